@@ -64,6 +64,13 @@ def find_pg_bin_dir() -> Path:
     )
 
 
+def _runuser() -> str:
+    for cand in (shutil.which("runuser"), "/usr/sbin/runuser", "/sbin/runuser"):
+        if cand and os.path.exists(cand):
+            return cand
+    raise RuntimeError("running as root but `runuser` (util-linux) was not found")
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
@@ -146,7 +153,7 @@ def start_postgres() -> Iterator[str]:
     """
     bin_dir = find_pg_bin_dir()
     as_root = os.geteuid() == 0
-    prefix: list[str] = ["runuser", "-u", _OS_USER, "--"] if as_root else []
+    prefix: list[str] = [_runuser(), "-u", _OS_USER, "--"] if as_root else []
     root = Path(tempfile.mkdtemp(prefix="orders-pg-", dir="/tmp"))
     data = root / "data"
     log = root / "log"
