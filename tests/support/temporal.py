@@ -12,6 +12,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.common import SearchAttributeKey
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
@@ -39,12 +41,27 @@ def find_binary(name: str) -> str:
     return found
 
 
-async def start_time_skipping_env() -> WorkflowEnvironment:
-    """Time-skipping test server (use as `async with await start_time_skipping_env() as env`)."""
-    return await WorkflowEnvironment.start_time_skipping(
+async def start_time_skipping_env(
+    search_attributes: Sequence[str] = DEFAULT_SEARCH_ATTRIBUTES,
+) -> WorkflowEnvironment:
+    """Time-skipping test server (use as `async with await start_time_skipping_env() as env`).
+
+    The workflows upsert these search attributes; an unknown one fails the workflow
+    task forever, so they are registered up front like on the dev server.
+    """
+    env = await WorkflowEnvironment.start_time_skipping(
         data_converter=pydantic_data_converter,
         test_server_existing_path=find_binary("temporal-test-server"),
     )
+    await env.client.operator_service.add_search_attributes(
+        AddSearchAttributesRequest(
+            namespace=env.client.namespace,
+            search_attributes={
+                n: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD for n in search_attributes
+            },
+        )
+    )
+    return env
 
 
 async def start_dev_server_env(

@@ -1,0 +1,130 @@
+"""What every read-model activity shares: one transaction, applied at most once.
+
+`DbActivities.once` runs a unit of work inside a transaction together with the
+insert of its idempotency key, so a retry after a crash or timeout returns the
+stored result instead of applying the change twice. Domain errors become
+non-retryable ApplicationErrors whose `type` is the stable error code.
+"""
+
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.exceptions import ApplicationError
+
+from db.tables import IdempotencyKey, Notification, Order, OrderLog, SupplierOrder
+from domain.errors import Conflict, DomainError
+from domain.states import OrderStatus, SupplierOrderStatus, order_status
+
+Work = Callable[[AsyncSession], Awaitable[dict[str, Any] | None]]
+
+
+def domain_failure(err: DomainError) -> ApplicationError:
+    return ApplicationError(err.message, err.details or None, type=err.code, non_retryable=True)
+
+
+class DbActivities:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self.sessions = sessions
+
+    async def once(self, key: str, scope: str, at: datetime, work: Work) -> dict[str, Any] | None:
+        try:
+            async with self.sessions() as session, session.begin():
+                done = await session.get(IdempotencyKey, key)
+                if done is not None:
+                    return done.result
+                result = await work(session)
+                session.add(IdempotencyKey(key=key, scope=scope, result=result, created_at=at))
+                await session.flush()
+                return result
+        except DomainError as err:
+            raise domain_failure(err) from err
+        except IntegrityError as err:
+            # Either a concurrent run of the same key won (the retry will find its
+            # result) or a business uniqueness rule was hit; only the first is retryable.
+            async with self.sessions() as session:
+                if await session.get(IdempotencyKey, key) is None and _is_business_conflict(err):
+                    raise domain_failure(Conflict(_conflict_message(err))) from err
+            raise
+
+
+def _is_business_conflict(err: IntegrityError) -> bool:
+    text = str(err.orig).lower()
+    return "uq_packages_tracking" in text or "packages.carrier" in text
+
+
+def _conflict_message(err: IntegrityError) -> str:
+    if _is_business_conflict(err):
+        return "this tracking number is already in use for that carrier"
+    return "conflicting change"
+
+
+def log(
+    session: AsyncSession,
+    order_no: str,
+    action: str,
+    at: datetime,
+    actor: str,
+    actor_id: str = "",
+    supplier_order_id: str | None = None,
+    **detail: Any,
+) -> None:
+    session.add(
+        OrderLog(
+            order_no=order_no,
+            supplier_order_id=supplier_order_id,
+            actor=actor,
+            actor_id=actor_id,
+            action=action,
+            detail=detail,
+            at=at,
+        )
+    )
+
+
+def notify(
+    session: AsyncSession,
+    dedupe_key: str,
+    recipient_type: str,
+    recipient_id: str,
+    kind: str,
+    order_no: str,
+    body: str,
+    at: datetime,
+    supplier_order_id: str | None = None,
+) -> None:
+    session.add(
+        Notification(
+            dedupe_key=dedupe_key,
+            recipient_type=recipient_type,
+            recipient_id=recipient_id,
+            kind=kind,
+            order_no=order_no,
+            supplier_order_id=supplier_order_id,
+            body=body,
+            at=at,
+        )
+    )
+
+
+async def refresh_order_status(session: AsyncSession, order_no: str, at: datetime) -> None:
+    """Derive the parent status from its supplier orders (DESIGN.md §2)."""
+    await session.flush()
+    order = await session.get(Order, order_no)
+    if order is None or order.status == OrderStatus.PENDING_PAYMENT:
+        return
+    statuses = (
+        await session.scalars(
+            select(SupplierOrder.status).where(SupplierOrder.order_no == order_no)
+        )
+    ).all()
+    new = order_status([SupplierOrderStatus(s) for s in statuses], paid=True)
+    if new != order.status:
+        order.status = new
+        if new is OrderStatus.CLOSED:
+            order.closed_at = at
+        log(session, order_no, f"order_{new.lower()}", at, "system")
+

@@ -1,0 +1,354 @@
+"""Supplier-order activities: shipping, tracking, receipt, reviews, cancel, reminders."""
+
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from temporalio import activity
+
+from activities.base import DbActivities, log, notify, refresh_order_status
+from activities.orders import release_unshipped, return_coins
+from db.tables import (
+    Order,
+    OrderItem,
+    Package,
+    PackageItem,
+    Product,
+    Refund,
+    Review,
+    SupplierOrder,
+    TrackingEventRow,
+)
+from domain.activity_params import (
+    CancelSupplierOrderParams,
+    DeadlineParams,
+    EditTrackingParams,
+    ReceiptParams,
+    ReceiverParams,
+    RefundRef,
+    ReminderParams,
+    ReviewParams,
+    ShipmentParams,
+    TrackingParams,
+)
+from domain.errors import NotFound
+from domain.states import Actor, SupplierOrderStatus, item_status
+from domain.supplier_rules import VIRTUAL_METHOD
+
+
+async def _supplier_order(s: AsyncSession, so_id: str) -> SupplierOrder:
+    so = await s.get(SupplierOrder, so_id)
+    if so is None:
+        raise NotFound(f"unknown supplier order {so_id!r}")
+    return so
+
+
+class FulfilmentActivities(DbActivities):
+    @activity.defn
+    async def record_shipment(self, p: ShipmentParams) -> None:
+        """A package leaves: shipped qty up, on-hand and reserved stock down."""
+
+        async def work(s: AsyncSession) -> None:
+            so = await _supplier_order(s, p.supplier_order_id)
+            cmd = p.shipment
+            virtual = cmd.method == VIRTUAL_METHOD
+            package = Package(
+                supplier_order_id=so.id,
+                carrier=cmd.carrier,
+                tracking_no=cmd.tracking_no,
+                method=cmd.method,
+                status="delivered" if virtual else "shipped",
+                shipped_at=p.at,
+                last_at=p.at if virtual else None,
+            )
+            s.add(package)
+            await s.flush()
+            for line in sorted(cmd.items, key=lambda li: li.item_id):
+                item = await s.get(OrderItem, line.item_id)
+                if item is None or item.supplier_order_id != so.id:
+                    raise NotFound(f"item {line.item_id!r} is not part of {so.id}")
+                item.shipped_qty += line.qty
+                item.status = item_status(item.qty, item.shipped_qty)
+                s.add(PackageItem(package_id=package.id, item_id=item.id, qty=line.qty))
+                await s.execute(
+                    update(Product)
+                    .where(Product.sku == item.sku)
+                    .values(
+                        on_hand=Product.on_hand - line.qty, reserved=Product.reserved - line.qty
+                    )
+                )
+            so.status = SupplierOrderStatus.PENDING_RECEIPT
+            so.auto_confirm_at = p.auto_confirm_at
+            detail = {
+                "tracking_no": cmd.tracking_no,
+                "carrier": cmd.carrier,
+                "items": {li.item_id: li.qty for li in cmd.items},
+            }
+            log(s, p.order_no, "shipped", p.at, p.actor, p.actor_id, so.id, **detail)
+            notify(
+                s,
+                f"{p.key}:customer",
+                "customer",
+                so.customer_id,
+                "shipped",
+                p.order_no,
+                f"{so.id}: package {cmd.tracking_no} ({cmd.carrier}) is on its way.",
+                p.at,
+                so.id,
+            )
+            return None
+
+        await self.once(p.key, "record_shipment", p.at, work)
+
+    @activity.defn
+    async def edit_tracking(self, p: EditTrackingParams) -> None:
+        async def work(s: AsyncSession) -> None:
+            pkg = await s.scalar(
+                select(Package).where(
+                    Package.supplier_order_id == p.supplier_order_id,
+                    Package.tracking_no == p.edit.tracking_no,
+                )
+            )
+            if pkg is None:
+                raise NotFound(f"no package {p.edit.tracking_no!r} on {p.supplier_order_id}")
+            pkg.tracking_no = p.edit.new_tracking_no
+            if p.edit.carrier:
+                pkg.carrier = p.edit.carrier
+            log(
+                s,
+                p.order_no,
+                "tracking_edited",
+                p.at,
+                p.actor,
+                p.actor_id,
+                p.supplier_order_id,
+                old=p.edit.tracking_no,
+                new=p.edit.new_tracking_no,
+            )
+            return None
+
+        await self.once(p.key, "edit_tracking", p.at, work)
+
+    @activity.defn
+    async def change_receiver(self, p: ReceiverParams) -> None:
+        async def work(s: AsyncSession) -> None:
+            so = await _supplier_order(s, p.supplier_order_id)
+            old = so.address
+            so.address = p.address.model_dump(mode="json")
+            log(
+                s,
+                p.order_no,
+                "receiver_changed",
+                p.at,
+                p.actor,
+                p.actor_id,
+                so.id,
+                old=old,
+                new=so.address,
+            )
+            return None
+
+        await self.once(p.key, "change_receiver", p.at, work)
+
+    @activity.defn
+    async def cancel_supplier_order(self, p: CancelSupplierOrderParams) -> RefundRef:
+        """Close one paid supplier order: stock back, its coins back, its money refunded."""
+
+        async def work(s: AsyncSession) -> dict[str, Any]:
+            so = await _supplier_order(s, p.supplier_order_id)
+            order = await s.get(Order, p.order_no)
+            assert order is not None
+            items = (
+                await s.scalars(select(OrderItem).where(OrderItem.supplier_order_id == so.id))
+            ).all()
+            await release_unshipped(s, list(items))
+            await return_coins(s, order, so.coin_share, f"supplier_order_{p.reason.lower()}", p.at)
+            so.status = SupplierOrderStatus.CLOSED
+            so.close_reason = p.reason
+            so.closed_at = p.at
+            ref = RefundRef(coins=so.coin_share)
+            if so.payable > 0:
+                ref.refund_id = f"refund:{so.id}:cancel"
+                ref.amount = so.payable
+                s.add(
+                    Refund(
+                        id=ref.refund_id,
+                        order_no=p.order_no,
+                        supplier_order_id=so.id,
+                        amount=so.payable,
+                        coins=so.coin_share,
+                        method=order.payment_method or "card",
+                        reason=p.reason.lower(),
+                        created_at=p.at,
+                    )
+                )
+            log(
+                s,
+                p.order_no,
+                "supplier_order_cancelled",
+                p.at,
+                p.actor,
+                p.actor_id,
+                so.id,
+                reason=p.reason,
+            )
+            # Tell the side that did not cancel.
+            if p.actor is Actor.SUPPLIER:
+                notify(
+                    s,
+                    f"{p.key}:customer",
+                    "customer",
+                    so.customer_id,
+                    "supplier_cancelled",
+                    p.order_no,
+                    f"{so.id} was cancelled by the supplier; {so.payable} and {so.coin_share} coins "
+                    "are on their way back.",
+                    p.at,
+                    so.id,
+                )
+            else:
+                notify(
+                    s,
+                    f"{p.key}:supplier",
+                    "supplier",
+                    so.supplier_id,
+                    "customer_cancelled",
+                    p.order_no,
+                    f"{so.id} was cancelled by the customer before shipping.",
+                    p.at,
+                    so.id,
+                )
+            await refresh_order_status(s, p.order_no, p.at)
+            return ref.model_dump(mode="json")
+
+        result = await self.once(p.key, "cancel_supplier_order", p.at, work)
+        return RefundRef.model_validate(result)
+
+    @activity.defn
+    async def record_reminder(self, p: ReminderParams) -> None:
+        async def work(s: AsyncSession) -> None:
+            so = await _supplier_order(s, p.supplier_order_id)
+            so.last_remind_at = p.at
+            notify(
+                s,
+                f"{p.key}:supplier",
+                "supplier",
+                p.supplier_id,
+                "ship_reminder",
+                p.order_no,
+                f"The customer asks you to ship {so.id}.",
+                p.at,
+                so.id,
+            )
+            log(s, p.order_no, "ship_reminder", p.at, p.actor, p.actor_id, so.id)
+            return None
+
+        await self.once(p.key, "record_reminder", p.at, work)
+
+    @activity.defn
+    async def move_deadline(self, p: DeadlineParams) -> None:
+        async def work(s: AsyncSession) -> None:
+            so = await _supplier_order(s, p.supplier_order_id)
+            so.auto_confirm_at = p.auto_confirm_at
+            if p.action == "extend_receipt":
+                so.extended = True
+            log(
+                s,
+                p.order_no,
+                p.action,
+                p.at,
+                p.actor,
+                p.actor_id,
+                so.id,
+                auto_confirm_at=p.auto_confirm_at.isoformat() if p.auto_confirm_at else None,
+            )
+            return None
+
+        await self.once(p.key, "move_deadline", p.at, work)
+
+    @activity.defn
+    async def record_receipt(self, p: ReceiptParams) -> None:
+        async def work(s: AsyncSession) -> None:
+            so = await _supplier_order(s, p.supplier_order_id)
+            so.status = SupplierOrderStatus.PENDING_REVIEW
+            so.received_at = p.at
+            so.auto_confirm_at = None
+            so.auto_review_at = p.auto_review_at
+            action = "receipt_auto_confirmed" if p.auto else "receipt_confirmed"
+            log(s, p.order_no, action, p.at, p.actor, p.actor_id, so.id)
+            return None
+
+        await self.once(p.key, "record_receipt", p.at, work)
+
+    @activity.defn
+    async def record_reviews(self, p: ReviewParams) -> None:
+        async def work(s: AsyncSession) -> None:
+            so = await _supplier_order(s, p.supplier_order_id)
+            for r in p.reviews:
+                s.add(
+                    Review(
+                        item_id=r.item_id,
+                        supplier_order_id=so.id,
+                        rating=r.rating,
+                        text=r.text,
+                        auto=p.auto,
+                        at=p.at,
+                    )
+                )
+            if p.completed:
+                so.status = SupplierOrderStatus.COMPLETED
+                so.completed_at = p.at
+                so.auto_review_at = None
+            action = "auto_reviewed" if p.auto else "reviewed"
+            log(
+                s,
+                p.order_no,
+                action,
+                p.at,
+                p.actor,
+                p.actor_id,
+                so.id,
+                items=[r.item_id for r in p.reviews],
+            )
+            if p.completed:
+                await refresh_order_status(s, p.order_no, p.at)
+            return None
+
+        await self.once(p.key, "record_reviews", p.at, work)
+
+    @activity.defn
+    async def record_tracking(self, p: TrackingParams) -> None:
+        """A carrier scan: the package's last position (and delivered state)."""
+
+        async def work(s: AsyncSession) -> None:
+            ev = p.event
+            pkg = await s.scalar(
+                select(Package).where(
+                    Package.supplier_order_id == p.supplier_order_id,
+                    Package.tracking_no == ev.tracking_no,
+                )
+            )
+            if pkg is None:
+                raise NotFound(f"no package {ev.tracking_no!r} on {p.supplier_order_id}")
+            if await s.get(TrackingEventRow, ev.event_id) is not None:
+                return None
+            s.add(
+                TrackingEventRow(
+                    event_id=ev.event_id,
+                    package_id=pkg.id,
+                    carrier=ev.carrier,
+                    tracking_no=ev.tracking_no,
+                    lat=ev.lat,
+                    lon=ev.lon,
+                    status=ev.status,
+                    at=ev.at,
+                )
+            )
+            # Scans can arrive out of order: only a newer one moves the package.
+            if pkg.last_at is None or ev.at >= pkg.last_at or ev.status == "delivered":
+                pkg.last_lat, pkg.last_lon, pkg.last_at = ev.lat, ev.lon, ev.at
+                if pkg.status != "delivered":
+                    pkg.status = "delivered" if ev.status == "delivered" else "in_transit"
+            return None
+
+        await self.once(p.key, "record_tracking", p.at, work)

@@ -1,0 +1,362 @@
+"""Order-level activities: place (reserve + deduct), payment outcomes, close."""
+
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from temporalio import activity
+
+from activities.base import DbActivities, log, notify
+from db.tables import (
+    CoinLedger,
+    Customer,
+    Order,
+    OrderItem,
+    Payment,
+    Product,
+    Refund,
+    SubOrder,
+    SupplierOrder,
+)
+from domain.activity_params import CloseOrderParams, PaymentParams, PlaceOrderParams, RefundRef
+from domain.errors import InsufficientCoins, InsufficientStock, NotFound
+from domain.models import Address, CatalogProduct, CustomerAccount, OrderPlan
+from domain.split import build_plan
+from domain.states import (
+    CloseReason,
+    ItemStatus,
+    OrderStatus,
+    ProductKind,
+    SupplierOrderStatus,
+)
+
+
+def catalog_product(row: Product) -> CatalogProduct:
+    return CatalogProduct(
+        sku=row.sku,
+        name=row.name,
+        supplier_id=row.supplier_id,
+        product_type=row.product_type,
+        kind=ProductKind(row.kind),
+        price=row.price,
+        on_hand=row.on_hand,
+        reserved=row.reserved,
+        active=row.active,
+    )
+
+
+def customer_account(row: Customer) -> CustomerAccount:
+    address = Address.model_validate(row.default_address) if row.default_address else None
+    return CustomerAccount(id=row.id, coins=row.coins, default_address=address)
+
+
+async def release_unshipped(session: AsyncSession, items: list[OrderItem]) -> None:
+    """Give back reserved stock of lines that never shipped, and close them."""
+    for item in sorted(items, key=lambda i: i.sku):
+        if item.status == ItemStatus.CLOSED:
+            continue
+        left = item.qty - item.shipped_qty
+        if left > 0:
+            await session.execute(
+                update(Product)
+                .where(Product.sku == item.sku)
+                .values(reserved=Product.reserved - left)
+            )
+        item.status = ItemStatus.CLOSED
+
+
+async def return_coins(
+    session: AsyncSession, order: Order, coins: Decimal, reason: str, at: Any
+) -> None:
+    if coins <= 0:
+        return
+    await session.execute(
+        update(Customer)
+        .where(Customer.id == order.customer_id)
+        .values(coins=Customer.coins + coins)
+    )
+    session.add(
+        CoinLedger(
+            customer_id=order.customer_id,
+            delta=coins,
+            reason=reason,
+            order_no=order.order_no,
+            at=at,
+        )
+    )
+    order.coins_refunded = order.coins_refunded + coins
+
+
+class OrderActivities(DbActivities):
+    @activity.defn
+    async def place_order(self, p: PlaceOrderParams) -> OrderPlan:
+        """Price from the catalog, reserve stock and deduct coins: all or nothing."""
+
+        async def work(s: AsyncSession) -> dict[str, Any]:
+            skus = sorted({line.sku for line in p.request.lines})
+            rows = (await s.scalars(select(Product).where(Product.sku.in_(skus)))).all()
+            catalog = {r.sku: catalog_product(r) for r in rows}
+            customer = await s.get(Customer, p.request.customer_id)
+            if customer is None:
+                raise NotFound(f"unknown customer {p.request.customer_id!r}")
+            plan = build_plan(p.order_no, p.request, catalog, customer_account(customer), p.policy)
+            items = sorted(
+                (i for so in plan.supplier_orders for i in so.items), key=lambda i: i.sku
+            )
+            for item in items:
+                # Conditional update: the check and the reservation are one statement,
+                # so two orders can never both take the last unit.
+                res = await s.execute(
+                    update(Product)
+                    .where(
+                        Product.sku == item.sku,
+                        Product.active.is_(True),
+                        Product.on_hand - Product.reserved >= item.qty,
+                    )
+                    .values(reserved=Product.reserved + item.qty)
+                )
+                if res.rowcount != 1:  # type: ignore[attr-defined]
+                    raise InsufficientStock(f"not enough stock of {item.sku!r}", sku=item.sku)
+            if plan.coins > 0:
+                res = await s.execute(
+                    update(Customer)
+                    .where(Customer.id == customer.id, Customer.coins >= plan.coins)
+                    .values(coins=Customer.coins - plan.coins)
+                )
+                if res.rowcount != 1:  # type: ignore[attr-defined]
+                    raise InsufficientCoins("coin balance changed; not enough coins")
+                s.add(
+                    CoinLedger(
+                        customer_id=customer.id,
+                        delta=-plan.coins,
+                        reason="order_submitted",
+                        order_no=plan.order_no,
+                        at=p.at,
+                    )
+                )
+            await _insert_order(s, plan, p)
+            return plan.model_dump(mode="json")
+
+        result = await self.once(p.key, "place_order", p.at, work)
+        return OrderPlan.model_validate(result)
+
+    @activity.defn
+    async def apply_payment(self, p: PaymentParams) -> RefundRef:
+        """Record a payment event; apply it, or record a refund for money not owed."""
+
+        async def work(s: AsyncSession) -> dict[str, Any]:
+            order = await s.get(Order, p.order_no)
+            if order is None:
+                raise NotFound(f"unknown order {p.order_no!r}")
+            ev = p.event
+            outcome = {
+                "applied": "applied",
+                "failed": "failed",
+                "mismatch": "refunded_mismatch",
+                "duplicate": "refunded_duplicate",
+                "late": "refunded_late",
+            }[p.outcome]
+            s.add(
+                Payment(
+                    event_id=ev.event_id,
+                    order_no=p.order_no,
+                    status=ev.status,
+                    amount=ev.amount,
+                    method=ev.method,
+                    outcome=outcome,
+                    at=ev.at or p.at,
+                )
+            )
+            detail = {"event_id": ev.event_id, "amount": str(ev.amount), "method": ev.method}
+            if p.outcome == "applied":
+                await _mark_paid(s, order, p)
+                log(s, p.order_no, "payment_applied", p.at, p.actor, p.actor_id, **detail)
+                return RefundRef().model_dump(mode="json")
+            if p.outcome == "failed":
+                log(s, p.order_no, "payment_failed", p.at, p.actor, p.actor_id, **detail)
+                await _close(s, order, CloseReason.PAYMENT_FAILED, p)
+                return RefundRef().model_dump(mode="json")
+            # Money arrived that the order does not owe: keep the record, send it back.
+            refund_id = f"refund:payment:{ev.event_id}"
+            s.add(
+                Refund(
+                    id=refund_id,
+                    order_no=p.order_no,
+                    payment_event_id=ev.event_id,
+                    amount=ev.amount,
+                    method=ev.method,
+                    reason=outcome,
+                    created_at=p.at,
+                )
+            )
+            log(s, p.order_no, f"payment_{outcome}", p.at, p.actor, p.actor_id, **detail)
+            notify(
+                s,
+                f"{refund_id}:customer",
+                "customer",
+                order.customer_id,
+                "payment_refunded",
+                p.order_no,
+                f"A payment of {ev.amount} for order {p.order_no} was not needed and is being "
+                "refunded to its original method.",
+                p.at,
+            )
+            return RefundRef(refund_id=refund_id, amount=ev.amount).model_dump(mode="json")
+
+        result = await self.once(p.key, "apply_payment", p.at, work)
+        return RefundRef.model_validate(result)
+
+    @activity.defn
+    async def close_order(self, p: CloseOrderParams) -> None:
+        """Close an unpaid order: release stock, return coins."""
+
+        async def work(s: AsyncSession) -> None:
+            order = await s.get(Order, p.order_no)
+            if order is None:
+                raise NotFound(f"unknown order {p.order_no!r}")
+            await _close(s, order, p.reason, p)
+            return None
+
+        await self.once(p.key, "close_order", p.at, work)
+
+
+async def _insert_order(s: AsyncSession, plan: OrderPlan, p: PlaceOrderParams) -> None:
+    # Flushed parent-first: without ORM relationships the unit of work does not
+    # order inserts by foreign key.
+    s.add(
+        Order(
+            order_no=plan.order_no,
+            customer_id=plan.customer_id,
+            status=OrderStatus.PENDING_PAYMENT,
+            subtotal=plan.subtotal,
+            postage=plan.postage,
+            coins=plan.coins,
+            payable=plan.payable,
+            pay_deadline=p.pay_deadline,
+            created_at=p.at,
+            plan=plan.model_dump(mode="json"),
+        )
+    )
+    await s.flush()
+    for so in plan.supplier_orders:
+        s.add(
+            SupplierOrder(
+                id=so.id,
+                order_no=plan.order_no,
+                supplier_id=so.supplier_id,
+                customer_id=plan.customer_id,
+                status=SupplierOrderStatus.PENDING_PAYMENT,
+                needs_address=so.needs_address,
+                address=so.address.model_dump(mode="json") if so.address else None,
+                remark=so.remark,
+                subtotal=so.subtotal,
+                postage=so.postage,
+                coin_share=so.coin_share,
+                payable=so.payable,
+                created_at=p.at,
+            )
+        )
+    await s.flush()
+    sub_of: dict[str, str] = {}
+    for so in plan.supplier_orders:
+        for sub in so.sub_orders:
+            s.add(SubOrder(id=sub.id, supplier_order_id=so.id, product_type=sub.product_type))
+            sub_of.update({item_id: sub.id for item_id in sub.item_ids})
+    await s.flush()
+    for so in plan.supplier_orders:
+        for i in so.items:
+            s.add(
+                OrderItem(
+                    id=i.item_id,
+                    order_no=plan.order_no,
+                    supplier_order_id=so.id,
+                    sub_order_id=sub_of[i.item_id],
+                    sku=i.sku,
+                    name=i.name,
+                    product_type=i.product_type,
+                    kind=i.kind,
+                    price=i.price,
+                    qty=i.qty,
+                    line_total=i.line_total,
+                    coin_share=i.coin_share,
+                    status=ItemStatus.PENDING_SHIPMENT,
+                )
+            )
+    log(
+        s,
+        plan.order_no,
+        "order_submitted",
+        p.at,
+        "customer",
+        plan.customer_id,
+        payable=str(plan.payable),
+        coins=str(plan.coins),
+        suppliers=[so.supplier_id for so in plan.supplier_orders],
+    )
+
+
+async def _mark_paid(s: AsyncSession, order: Order, p: PaymentParams) -> None:
+    order.status = OrderStatus.PAID
+    order.paid = p.event.amount
+    order.paid_at = p.at
+    order.payment_method = p.event.method
+    sos = (
+        await s.scalars(select(SupplierOrder).where(SupplierOrder.order_no == order.order_no))
+    ).all()
+    for so in sos:
+        so.status = SupplierOrderStatus.PENDING_SHIPMENT
+        so.paid_at = p.at
+        # The patent's step: one paid order to each supplier's terminal, one paid
+        # record per supplier order to the customer's.
+        notify(
+            s,
+            f"{so.id}:paid:supplier",
+            "supplier",
+            so.supplier_id,
+            "order_paid",
+            order.order_no,
+            f"New paid order {so.id}: {so.subtotal} of goods, ship to {(so.address or {}).get('region', 'n/a (virtual)')}.",
+            p.at,
+            so.id,
+        )
+        notify(
+            s,
+            f"{so.id}:paid:customer",
+            "customer",
+            order.customer_id,
+            "order_paid",
+            order.order_no,
+            f"Payment received for {so.id} ({so.supplier_id}); waiting for the supplier to ship.",
+            p.at,
+            so.id,
+        )
+
+
+async def _close(s: AsyncSession, order: Order, reason: CloseReason, p: Any) -> None:
+    if order.status == OrderStatus.CLOSED:
+        return
+    items = (await s.scalars(select(OrderItem).where(OrderItem.order_no == order.order_no))).all()
+    await release_unshipped(s, list(items))
+    await return_coins(s, order, order.coins, f"order_closed_{reason.lower()}", p.at)
+    sos = (
+        await s.scalars(select(SupplierOrder).where(SupplierOrder.order_no == order.order_no))
+    ).all()
+    for so in sos:
+        so.status = SupplierOrderStatus.CLOSED
+        so.close_reason = reason
+        so.closed_at = p.at
+    order.status = OrderStatus.CLOSED
+    order.close_reason = reason
+    order.closed_at = p.at
+    log(s, order.order_no, "order_closed", p.at, p.actor, p.actor_id, reason=reason)
+    notify(
+        s,
+        f"{order.order_no}:closed:customer",
+        "customer",
+        order.customer_id,
+        "order_closed",
+        order.order_no,
+        f"Order {order.order_no} was closed ({reason}); reserved goods and coins were returned.",
+        p.at,
+    )

@@ -1,0 +1,65 @@
+"""Refunds through the payment provider, by the original route, exactly once."""
+
+from typing import Protocol
+
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio import activity
+
+from activities.base import domain_failure
+from db.tables import Order, Refund
+from domain.activity_params import IssueRefundParams
+from domain.errors import NotFound
+
+
+class PaymentProvider(Protocol):
+    async def refund(self, refund_id: str, method: str, amount: str) -> str:
+        """Send money back; idempotent on refund_id. Returns the provider's reference."""
+        ...
+
+
+class FakePaymentProvider:
+    """Built-in dev provider: settles at once, remembers what it settled."""
+
+    def __init__(self) -> None:
+        self.settled: dict[str, str] = {}
+
+    async def refund(self, refund_id: str, method: str, amount: str) -> str:
+        return self.settled.setdefault(refund_id, f"fake-{method}-refund-{len(self.settled) + 1}")
+
+
+class PaymentActivities:
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], provider: PaymentProvider
+    ) -> None:
+        self.sessions = sessions
+        self.provider = provider
+
+    @activity.defn
+    async def issue_refund(self, p: IssueRefundParams) -> str:
+        async with self.sessions() as s:
+            refund = await s.get(Refund, p.refund_id)
+            if refund is None:
+                raise domain_failure(NotFound(f"unknown refund {p.refund_id!r}"))
+            if refund.status == "succeeded" and refund.provider_ref:
+                return refund.provider_ref
+            method, amount = refund.method, str(refund.amount)
+        # The provider call sits outside the transaction (it may be slow); its own
+        # idempotency on refund_id makes the retry after a crash here safe.
+        ref = await self.provider.refund(p.refund_id, method, amount)
+        async with self.sessions() as s, s.begin():
+            refund = await s.get(Refund, p.refund_id)
+            assert refund is not None
+            if refund.status != "succeeded":
+                refund.status = "succeeded"
+                refund.provider_ref = ref
+                refund.settled_at = activity.info().current_attempt_scheduled_time
+                if refund.payment_event_id is None:
+                    # Refunds of money the order kept; payments it never owed are
+                    # accounted on the payment rows instead.
+                    await s.execute(
+                        update(Order)
+                        .where(Order.order_no == refund.order_no)
+                        .values(refunded=Order.refunded + refund.amount)
+                    )
+        return ref

@@ -1,0 +1,82 @@
+"""The one place configuration is read (environment, pydantic-settings)."""
+
+import json
+from datetime import timedelta
+from functools import lru_cache
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from domain.geo import DEFAULT_SPEEDS_KMH
+from domain.policy import Policy, parse_duration
+
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+
+
+def _speeds(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str) else value
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    database_url: str = Field(default="sqlite+aiosqlite:///var/orders.db", alias="DATABASE_URL")
+    temporal_address: str = Field(default="localhost:7233", alias="TEMPORAL_ADDRESS")
+    temporal_namespace: str = Field(default="default", alias="TEMPORAL_NAMESPACE")
+    temporal_api_key: str | None = Field(default=None, alias="TEMPORAL_API_KEY")
+    temporal_tls: bool = Field(default=False, alias="TEMPORAL_TLS")
+    temporal_tls_cert: str | None = Field(default=None, alias="TEMPORAL_TLS_CERT")
+    temporal_tls_key: str | None = Field(default=None, alias="TEMPORAL_TLS_KEY")
+    task_queue: str = Field(default="orders", alias="ORDERS_TASK_QUEUE")
+    api_host: str = Field(default="127.0.0.1", alias="ORDERS_API_HOST")
+    api_port: int = Field(default=8000, alias="ORDERS_API_PORT")
+    jwt_secret: str = Field(default="dev-jwt-secret-change-me", alias="ORDERS_JWT_SECRET")
+    webhook_secret: str = Field(
+        default="dev-webhook-secret-change-me", alias="ORDERS_WEBHOOK_SECRET"
+    )
+
+    payment_timeout: Duration = Field(default=timedelta(minutes=30), alias="ORDERS_PAYMENT_TIMEOUT")
+    auto_confirm_after: Duration = Field(
+        default=timedelta(days=10), alias="ORDERS_AUTO_CONFIRM_AFTER"
+    )
+    auto_review_after: Duration = Field(
+        default=timedelta(days=15), alias="ORDERS_AUTO_REVIEW_AFTER"
+    )
+    after_sales_window: Duration = Field(
+        default=timedelta(days=15), alias="ORDERS_AFTER_SALES_WINDOW"
+    )
+    remind_interval: Duration = Field(default=timedelta(hours=24), alias="ORDERS_REMIND_INTERVAL")
+    receipt_extension: Duration = Field(default=timedelta(days=5), alias="ORDERS_RECEIPT_EXTENSION")
+    after_sale_auto_approve_after: Duration = Field(
+        default=timedelta(days=2), alias="ORDERS_AFTER_SALE_AUTO_APPROVE_AFTER"
+    )
+    late_payment_grace: Duration = Field(
+        default=timedelta(days=1), alias="ORDERS_LATE_PAYMENT_GRACE"
+    )
+    shipping_speeds_kmh: Annotated[dict[str, float], BeforeValidator(_speeds)] = Field(
+        default_factory=lambda: dict(DEFAULT_SPEEDS_KMH), alias="ORDERS_SHIPPING_SPEEDS"
+    )
+
+    worker_max_concurrent_workflow_tasks: int = Field(
+        default=100, alias="ORDERS_WORKER_WORKFLOW_TASKS"
+    )
+    worker_max_concurrent_activities: int = Field(default=100, alias="ORDERS_WORKER_ACTIVITIES")
+
+    def policy(self) -> Policy:
+        """The windows new orders start with (each running order keeps its own copy)."""
+        return Policy(
+            payment_timeout=self.payment_timeout,
+            auto_confirm_after=self.auto_confirm_after,
+            auto_review_after=self.auto_review_after,
+            after_sales_window=self.after_sales_window,
+            remind_interval=self.remind_interval,
+            receipt_extension=self.receipt_extension,
+            after_sale_auto_approve_after=self.after_sale_auto_approve_after,
+            late_payment_grace=self.late_payment_grace,
+        )
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,135 @@
+"""The Temporal worker: connects, registers workflows and activities, runs until told to stop."""
+
+import asyncio
+import logging
+import signal
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.client import Client, TLSConfig
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+
+from activities.aftersales import AfterSaleActivities
+from activities.fulfilment import FulfilmentActivities
+from activities.orders import OrderActivities
+from activities.payments import FakePaymentProvider, PaymentActivities, PaymentProvider
+from db.session import make_engine, make_session_factory
+from settings import Settings, get_settings
+from workflows.after_sale import AfterSaleWorkflow
+from workflows.order import OrderWorkflow
+from workflows.supplier_order import SupplierOrderWorkflow
+
+WORKFLOWS: Sequence[type] = (OrderWorkflow, SupplierOrderWorkflow, AfterSaleWorkflow)
+
+# Pure modules the workflows import: passed through so the sandbox does not
+# re-import them on every workflow task (much faster, and they hold no state
+# that could leak between runs).
+PASSTHROUGH = (
+    "pydantic",
+    "pydantic_core",
+    "annotated_types",
+    "domain",
+    "activities",
+    "db",
+    "sqlalchemy",
+)
+
+
+def workflow_runner() -> SandboxedWorkflowRunner:
+    return SandboxedWorkflowRunner(
+        restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH)
+    )
+
+
+def activities_for(
+    sessions: async_sessionmaker[AsyncSession], provider: PaymentProvider | None = None
+) -> list[Callable[..., Any]]:
+    orders = OrderActivities(sessions)
+    fulfilment = FulfilmentActivities(sessions)
+    after_sales = AfterSaleActivities(sessions)
+    payments = PaymentActivities(sessions, provider or FakePaymentProvider())
+    return [
+        orders.place_order,
+        orders.apply_payment,
+        orders.close_order,
+        fulfilment.record_shipment,
+        fulfilment.edit_tracking,
+        fulfilment.change_receiver,
+        fulfilment.cancel_supplier_order,
+        fulfilment.record_reminder,
+        fulfilment.move_deadline,
+        fulfilment.record_receipt,
+        fulfilment.record_reviews,
+        fulfilment.record_tracking,
+        after_sales.open_after_sale,
+        after_sales.update_after_sale,
+        after_sales.refund_after_sale,
+        payments.issue_refund,
+    ]
+
+
+def build_worker(
+    client: Client,
+    task_queue: str,
+    sessions: async_sessionmaker[AsyncSession],
+    provider: PaymentProvider | None = None,
+    max_concurrent_workflow_tasks: int = 100,
+    max_concurrent_activities: int = 100,
+) -> Worker:
+    return Worker(
+        client,
+        task_queue=task_queue,
+        workflows=list(WORKFLOWS),
+        activities=activities_for(sessions, provider),
+        workflow_runner=workflow_runner(),
+        max_concurrent_workflow_tasks=max_concurrent_workflow_tasks,
+        max_concurrent_activities=max_concurrent_activities,
+        max_concurrent_local_activities=max_concurrent_activities,
+    )
+
+
+async def connect(settings: Settings) -> Client:
+    tls: TLSConfig | bool = settings.temporal_tls
+    if settings.temporal_tls_cert and settings.temporal_tls_key:
+        tls = TLSConfig(
+            client_cert=Path(settings.temporal_tls_cert).read_bytes(),  # noqa: ASYNC240
+            client_private_key=Path(settings.temporal_tls_key).read_bytes(),  # noqa: ASYNC240
+        )
+    return await Client.connect(
+        settings.temporal_address,
+        namespace=settings.temporal_namespace,
+        api_key=settings.temporal_api_key,
+        tls=tls,
+        data_converter=pydantic_data_converter,
+    )
+
+
+async def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    settings = get_settings()
+    engine = make_engine(settings.database_url)
+    client = await connect(settings)
+    worker = build_worker(
+        client,
+        settings.task_queue,
+        make_session_factory(engine),
+        max_concurrent_workflow_tasks=settings.worker_max_concurrent_workflow_tasks,
+        max_concurrent_activities=settings.worker_max_concurrent_activities,
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    logging.info("worker on task queue %r at %s", settings.task_queue, settings.temporal_address)
+    async with worker:
+        await stop.wait()
+        logging.info("shutting down: finishing in-flight tasks")
+    await engine.dispose()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
