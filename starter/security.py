@@ -49,7 +49,7 @@ def decode_token(secret: str, token: str) -> Principal:
         claims = jwt.decode(
             token, secret, algorithms=["HS256"], options={"require": ["sub", "exp"]}
         )
-        role = Role(claims.get("role"))
+        role = Role(str(claims.get("role")))
     except (jwt.PyJWTError, ValueError) as err:
         raise InvalidToken(str(err)) from err
     supplier_id = claims.get("supplier_id")
