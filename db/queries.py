@@ -1,0 +1,299 @@
+"""Read-side queries of the HTTP API over the read model (DESIGN.md §5).
+
+Pure reads: lists, supplier inboxes and order records come from here and never
+from Temporal. Related rows are loaded in one query per table for a whole page,
+so a page of N orders costs a constant number of round trips.
+"""
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from sqlalchemy import Select, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from db.tables import (
+    AfterSale,
+    CartLine,
+    Customer,
+    Notification,
+    Order,
+    OrderItem,
+    OrderLog,
+    Package,
+    PackageItem,
+    Payment,
+    Product,
+    SubOrder,
+    SupplierOrder,
+)
+from domain.models import Address, CatalogProduct, CustomerAccount
+from domain.states import ProductKind, SupplierOrderStatus
+
+
+def natural_key(identifier: str) -> tuple[str, int]:
+    """`<order>-<supplier>-10` sorts after `...-9`: ids end in a sequence number."""
+    head, _, tail = identifier.rpartition("-")
+    return (head, int(tail)) if tail.isdigit() else (identifier, -1)
+
+
+# --- catalog and accounts -----------------------------------------------------------------
+
+
+def catalog_product(row: Product) -> CatalogProduct:
+    return CatalogProduct(
+        sku=row.sku,
+        name=row.name,
+        supplier_id=row.supplier_id,
+        product_type=row.product_type,
+        kind=ProductKind(row.kind),
+        price=row.price,
+        on_hand=row.on_hand,
+        reserved=row.reserved,
+        active=row.active,
+    )
+
+
+def customer_account(row: Customer) -> CustomerAccount:
+    address = Address.model_validate(row.default_address) if row.default_address else None
+    return CustomerAccount(id=row.id, coins=row.coins, default_address=address)
+
+
+async def catalog(s: AsyncSession, skus: Iterable[str]) -> dict[str, CatalogProduct]:
+    wanted = sorted(set(skus))
+    if not wanted:
+        return {}
+    rows = (await s.scalars(select(Product).where(Product.sku.in_(wanted)))).all()
+    return {r.sku: catalog_product(r) for r in rows}
+
+
+async def products(s: AsyncSession, skus: Iterable[str]) -> dict[str, Product]:
+    wanted = sorted(set(skus))
+    if not wanted:
+        return {}
+    rows = (await s.scalars(select(Product).where(Product.sku.in_(wanted)))).all()
+    return {r.sku: r for r in rows}
+
+
+async def get_product(s: AsyncSession, sku: str) -> Product | None:
+    return await s.get(Product, sku)
+
+
+async def get_customer(s: AsyncSession, customer_id: str) -> Customer | None:
+    return await s.get(Customer, customer_id)
+
+
+async def account(s: AsyncSession, customer_id: str) -> CustomerAccount | None:
+    row = await s.get(Customer, customer_id)
+    return customer_account(row) if row else None
+
+
+# --- orders -----------------------------------------------------------------------------------
+
+
+@dataclass
+class SupplierOrderDetail:
+    """One supplier order with everything its record shows."""
+
+    row: SupplierOrder
+    sub_orders: list[SubOrder] = field(default_factory=list)
+    items: list[OrderItem] = field(default_factory=list)
+    packages: list[Package] = field(default_factory=list)
+    package_items: dict[int, list[PackageItem]] = field(default_factory=dict)
+    after_sales: list[AfterSale] = field(default_factory=list)
+
+
+@dataclass
+class OrderDetail:
+    order: Order
+    supplier_orders: list[SupplierOrderDetail]
+
+
+async def get_order(s: AsyncSession, order_no: str) -> Order | None:
+    return await s.get(Order, order_no)
+
+
+async def get_supplier_order(s: AsyncSession, supplier_order_id: str) -> SupplierOrder | None:
+    return await s.get(SupplierOrder, supplier_order_id)
+
+
+async def list_orders(
+    s: AsyncSession,
+    customer_id: str | None,
+    status: str | None,
+    limit: int,
+    offset: int,
+) -> tuple[list[Order], int]:
+    """Newest first. `status` matches the order's status or any of its supplier orders'."""
+    query: Select[Order] = select(Order)
+    if customer_id is not None:
+        query = query.where(Order.customer_id == customer_id)
+    if status is not None:
+        children = select(SupplierOrder.order_no).where(SupplierOrder.status == status)
+        query = query.where(or_(Order.status == status, Order.order_no.in_(children)))
+    total = await s.scalar(select(func.count()).select_from(query.subquery()))
+    rows = (
+        await s.scalars(
+            query.order_by(Order.created_at.desc(), Order.order_no.desc())
+            .limit(limit)
+            .offset(offset)
+        )
+    ).all()
+    return list(rows), int(total or 0)
+
+
+async def supplier_order_details(
+    s: AsyncSession, rows: Sequence[SupplierOrder]
+) -> list[SupplierOrderDetail]:
+    details = [SupplierOrderDetail(row=r) for r in rows]
+    by_id = {d.row.id: d for d in details}
+    if not by_id:
+        return details
+    ids = list(by_id)
+    for sub in (await s.scalars(select(SubOrder).where(SubOrder.supplier_order_id.in_(ids)))).all():
+        by_id[sub.supplier_order_id].sub_orders.append(sub)
+    for item in (
+        await s.scalars(select(OrderItem).where(OrderItem.supplier_order_id.in_(ids)))
+    ).all():
+        by_id[item.supplier_order_id].items.append(item)
+    packages = (await s.scalars(select(Package).where(Package.supplier_order_id.in_(ids)))).all()
+    for pkg in packages:
+        by_id[pkg.supplier_order_id].packages.append(pkg)
+    if packages:
+        owner = {p.id: by_id[p.supplier_order_id] for p in packages}
+        links = (
+            await s.scalars(select(PackageItem).where(PackageItem.package_id.in_(list(owner))))
+        ).all()
+        for link in links:
+            owner[link.package_id].package_items.setdefault(link.package_id, []).append(link)
+    for a in (await s.scalars(select(AfterSale).where(AfterSale.supplier_order_id.in_(ids)))).all():
+        by_id[a.supplier_order_id].after_sales.append(a)
+    for d in details:
+        d.sub_orders.sort(key=lambda x: natural_key(x.id))
+        d.items.sort(key=lambda x: natural_key(x.id))
+        d.packages.sort(key=lambda x: x.id)
+        for links in d.package_items.values():
+            links.sort(key=lambda x: natural_key(x.item_id))
+        d.after_sales.sort(key=lambda x: (x.created_at, natural_key(x.id)))
+    return details
+
+
+async def order_details(s: AsyncSession, orders: Sequence[Order]) -> list[OrderDetail]:
+    if not orders:
+        return []
+    nos = [o.order_no for o in orders]
+    rows = (await s.scalars(select(SupplierOrder).where(SupplierOrder.order_no.in_(nos)))).all()
+    details = await supplier_order_details(s, sorted(rows, key=lambda r: r.id))
+    grouped: dict[str, list[SupplierOrderDetail]] = {no: [] for no in nos}
+    for d in details:
+        grouped[d.row.order_no].append(d)
+    return [OrderDetail(order=o, supplier_orders=grouped[o.order_no]) for o in orders]
+
+
+# --- supplier side ------------------------------------------------------------------------------
+
+
+def _paid_supplier_orders(supplier_id: str | None) -> Select[SupplierOrder]:
+    """A supplier never sees an unpaid order, nor one that closed before payment."""
+    query = select(SupplierOrder).where(
+        SupplierOrder.paid_at.is_not(None),
+        SupplierOrder.status != SupplierOrderStatus.PENDING_PAYMENT,
+    )
+    if supplier_id is not None:
+        query = query.where(SupplierOrder.supplier_id == supplier_id)
+    return query
+
+
+async def list_supplier_orders(
+    s: AsyncSession,
+    supplier_id: str | None,
+    status: str | None,
+    limit: int,
+    offset: int,
+) -> tuple[list[SupplierOrder], int]:
+    query = _paid_supplier_orders(supplier_id)
+    if status is not None:
+        query = query.where(SupplierOrder.status == status)
+    total = await s.scalar(select(func.count()).select_from(query.subquery()))
+    rows = (
+        await s.scalars(
+            query.order_by(SupplierOrder.paid_at.desc(), SupplierOrder.id.desc())
+            .limit(limit)
+            .offset(offset)
+        )
+    ).all()
+    return list(rows), int(total or 0)
+
+
+def is_visible_to_supplier(row: SupplierOrder) -> bool:
+    return row.paid_at is not None and row.status != SupplierOrderStatus.PENDING_PAYMENT
+
+
+# --- after-sales, packages, payments ---------------------------------------------------------------
+
+
+async def get_after_sale(s: AsyncSession, after_sale_id: str) -> AfterSale | None:
+    return await s.get(AfterSale, after_sale_id)
+
+
+async def package_by_tracking(s: AsyncSession, carrier: str, tracking_no: str) -> Package | None:
+    return await s.scalar(
+        select(Package).where(Package.carrier == carrier, Package.tracking_no == tracking_no)
+    )
+
+
+async def get_payment(s: AsyncSession, event_id: str) -> Payment | None:
+    return await s.get(Payment, event_id)
+
+
+# --- inboxes, log, cart ------------------------------------------------------------------------------
+
+
+async def list_notifications(
+    s: AsyncSession,
+    recipient_type: str | None,
+    recipient_id: str | None,
+    order_no: str | None,
+    limit: int,
+    offset: int,
+) -> tuple[list[Notification], int]:
+    query = select(Notification)
+    if recipient_type is not None:
+        query = query.where(Notification.recipient_type == recipient_type)
+    if recipient_id is not None:
+        query = query.where(Notification.recipient_id == recipient_id)
+    if order_no is not None:
+        query = query.where(Notification.order_no == order_no)
+    total = await s.scalar(select(func.count()).select_from(query.subquery()))
+    rows = (
+        await s.scalars(query.order_by(Notification.id.desc()).limit(limit).offset(offset))
+    ).all()
+    return list(rows), int(total or 0)
+
+
+async def order_log(s: AsyncSession, order_no: str) -> list[OrderLog]:
+    rows = await s.scalars(
+        select(OrderLog).where(OrderLog.order_no == order_no).order_by(OrderLog.id)
+    )
+    return list(rows.all())
+
+
+async def cart(s: AsyncSession, customer_id: str) -> list[tuple[CartLine, Product | None]]:
+    lines = (
+        await s.scalars(
+            select(CartLine)
+            .where(CartLine.customer_id == customer_id)
+            .order_by(CartLine.added_at, CartLine.sku)
+        )
+    ).all()
+    found = await products(s, (line.sku for line in lines))
+    return [(line, found.get(line.sku)) for line in lines]
+
+
+async def order_items(s: AsyncSession, order_no: str) -> list[OrderItem]:
+    rows = await s.scalars(select(OrderItem).where(OrderItem.order_no == order_no))
+    return sorted(rows.all(), key=lambda i: natural_key(i.id))
+
+
+def money_or_zero(value: Decimal | None) -> Decimal:
+    return value if value is not None else Decimal("0")

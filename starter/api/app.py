@@ -1,0 +1,88 @@
+"""The FastAPI application (OpenAPI at /docs): `create_app(settings)`; `serve()` runs it.
+
+Reads come from the SQL read model; commands go to the workflows as updates or
+signals (DESIGN.md §4, §6). The Temporal client connects lazily, so the API
+comes up, and serves reads, while Temporal is still starting or down.
+"""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import uvicorn
+from fastapi import FastAPI
+
+from db.session import make_engine, make_session_factory
+from settings import Settings, get_settings
+from starter.api import errors
+from starter.api.routers import (
+    admin,
+    after_sales,
+    catalog,
+    checkout,
+    health,
+    notifications,
+    orders,
+    supplier,
+    supplier_orders,
+    webhooks,
+)
+from starter.api.temporal import ClientFactory, TemporalGateway
+
+DESCRIPTION = """
+Multi-supplier order lifecycle on Temporal.
+
+* **Auth**: `Authorization: Bearer <JWT>` (HS256; claims `sub`, `role`
+  customer|supplier|admin, `supplier_id`). Missing/invalid → 401; a role that may
+  not use an endpoint → 403; somebody else's order, supplier order or after-sales
+  request → 404, as if it did not exist.
+* **Webhooks** are authenticated by `X-Signature`: hex HMAC-SHA256 of the raw body.
+* **Idempotency-Key** on mutating calls: the same key and body replay the first
+  response; the same key with another body → 422 `idempotency_key_reused`.
+* **Errors**: `{"error": {"code", "message", ...}}`; money is a decimal string,
+  times are ISO-8601 UTC.
+"""
+
+
+def create_app(
+    settings: Settings | None = None, client_factory: ClientFactory | None = None
+) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = make_engine(settings.database_url)
+        app.state.settings = settings
+        app.state.sessions = make_session_factory(engine)
+        app.state.temporal = TemporalGateway(settings, client_factory)
+        try:
+            yield
+        finally:
+            await engine.dispose()
+
+    app = FastAPI(
+        title="Orders",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    errors.install(app)
+    for module in (
+        health,
+        checkout,
+        orders,
+        supplier,
+        supplier_orders,
+        after_sales,
+        webhooks,
+        catalog,
+        admin,
+        notifications,
+    ):
+        app.include_router(module.router)
+    return app
+
+
+def serve(settings: Settings | None = None) -> None:
+    """Run the API with uvicorn on ORDERS_API_HOST:ORDERS_API_PORT."""
+    settings = settings or get_settings()
+    uvicorn.run(create_app(settings), host=settings.api_host, port=settings.api_port)

@@ -1,0 +1,84 @@
+"""FastAPI dependencies: settings, database sessions, Temporal, the caller and role guards.
+
+Handlers open their own short database sessions (`async with sessions() as s`)
+rather than holding one for the whole request: a command waits on a workflow
+whose activity writes the same database, and on SQLite an open transaction in
+the API would block that write.
+"""
+
+from collections.abc import Callable
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from settings import Settings
+from starter.api.errors import forbidden, unauthorized
+from starter.api.temporal import TemporalGateway
+from starter.security import InvalidToken, Principal, Role, decode_token
+
+_bearer = HTTPBearer(auto_error=False, description="JWT (HS256) with claims sub, role, supplier_id")
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_sessions(request: Request) -> async_sessionmaker[AsyncSession]:
+    sessions: async_sessionmaker[AsyncSession] = request.app.state.sessions
+    return sessions
+
+
+def get_gateway(request: Request) -> TemporalGateway:
+    gateway: TemporalGateway = request.app.state.temporal
+    return gateway
+
+
+def current_principal(
+    settings: Annotated[Settings, Depends(get_settings)],
+    creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    if creds is None or creds.scheme.lower() != "bearer" or not creds.credentials:
+        raise unauthorized()
+    try:
+        return decode_token(settings.jwt_secret, creds.credentials)
+    except InvalidToken as err:
+        raise unauthorized(f"invalid token: {err}") from None
+
+
+def require(*roles: Role) -> Callable[[Principal], Principal]:
+    allowed = frozenset(roles)
+
+    def guard(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
+        if principal.role not in allowed:
+            raise forbidden(
+                f"role {principal.role.value!r} may not call this endpoint "
+                f"(allowed: {', '.join(sorted(r.value for r in allowed))})"
+            )
+        return principal
+
+    return guard
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+Sessions = Annotated[async_sessionmaker[AsyncSession], Depends(get_sessions)]
+Gateway = Annotated[TemporalGateway, Depends(get_gateway)]
+AnyPrincipal = Annotated[Principal, Depends(current_principal)]
+Customer = Annotated[Principal, Depends(require(Role.CUSTOMER))]
+Supplier = Annotated[Principal, Depends(require(Role.SUPPLIER))]
+Admin = Annotated[Principal, Depends(require(Role.ADMIN))]
+CustomerOrAdmin = Annotated[Principal, Depends(require(Role.CUSTOMER, Role.ADMIN))]
+SupplierOrAdmin = Annotated[Principal, Depends(require(Role.SUPPLIER, Role.ADMIN))]
+Party = Annotated[Principal, Depends(require(Role.CUSTOMER, Role.SUPPLIER, Role.ADMIN))]
+
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=200,
+        description="Retry-safe key: the same key and body replay the first response",
+    ),
+]

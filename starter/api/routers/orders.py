@@ -1,0 +1,385 @@
+"""Orders: submit, shopping records, cancel while unpaid, dev payment, buy again."""
+
+import asyncio
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Path, Query
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from db import queries
+from db.tables import CartLine
+from domain.errors import InvalidInput, InvalidState, NotFound
+from domain.ids import new_order_no
+from domain.messages import (
+    CancelOrder,
+    Deadlines,
+    OrderInput,
+    PaymentEvent,
+    SnapshotQuery,
+    SupplierOrderSnapshot,
+)
+from domain.models import SubmitOrder
+from domain.split import MAX_QTY_PER_LINE, build_plan
+from domain.states import Actor, OrderStatus, SupplierOrderStatus
+from starter.api import access, views
+from starter.api.deps import (
+    Customer,
+    CustomerOrAdmin,
+    Gateway,
+    IdempotencyKey,
+    Sessions,
+    SettingsDep,
+)
+from starter.api.idempotency import run_idempotent, update_id
+from starter.api.payments import deliver_payment
+from starter.api.routers._common import AUTH, errors
+from starter.api.schemas import (
+    BuyAgainOut,
+    CancelIn,
+    OrderOut,
+    OrderPage,
+    PayIn,
+    PaymentAccepted,
+    PlacedOrder,
+    SkippedLine,
+    SubmitIn,
+)
+from starter.api.temporal import (
+    QUERY_TIMEOUT,
+    TemporalGateway,
+    guarded,
+    order_workflow_id,
+    start_order,
+    supplier_order_workflow_id,
+)
+from starter.security import Role
+from workflows.order import OrderWorkflow
+from workflows.supplier_order import SupplierOrderWorkflow
+
+router = APIRouter(tags=["orders"])
+
+OrderNo = Annotated[str, Path(alias="no", min_length=1, max_length=32)]
+STATUSES = sorted({s.value for s in OrderStatus} | {s.value for s in SupplierOrderStatus})
+
+
+# --- submit ---------------------------------------------------------------------------------
+
+
+@router.post(
+    "/orders",
+    status_code=201,
+    response_model=PlacedOrder,
+    responses=errors(*AUTH, 404, 409, 422, 503, 504),
+    summary="Submit an order: reserve stock, deduct coins, wait for payment",
+)
+async def submit(
+    body: SubmitIn,
+    principal: Customer,
+    sessions: Sessions,
+    gateway: Gateway,
+    settings: SettingsDep,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    request = SubmitOrder(
+        customer_id=principal.sub, lines=body.lines, coins=body.coins, groups=body.groups
+    )
+
+    async def work(seed: dict[str, Any]) -> tuple[int, BaseModel]:
+        order_no = str(seed["order_no"])
+        policy = settings.policy()
+        # Pre-check with the same pure rules the placement activity runs: bad input
+        # is refused here, before Temporal is touched and with nothing written.
+        async with sessions() as s:
+            catalog = await queries.catalog(s, (line.sku for line in request.lines))
+            account = await queries.account(s, principal.sub)
+        if account is None:
+            raise NotFound(f"no customer account {principal.sub!r}; an admin creates it")
+        plan = build_plan(order_no, request, catalog, account, policy)
+        client = await gateway.client()
+        placement = await start_order(
+            client,
+            settings.task_queue,
+            order_no,
+            OrderInput(order_no=order_no, request=request, policy=policy),
+            policy,
+            summary=(
+                f"Order {order_no} · {principal.sub} · {len(plan.supplier_orders)} supplier(s) · "
+                f"pay {plan.payable}"
+            ),
+            details=(
+                f"**Customer** {principal.sub}  \n"
+                + "".join(
+                    f"**{so.supplier_id}** "
+                    + ", ".join(f"{i.sku} x{i.qty}" for i in so.items)
+                    + f" = {so.subtotal} + postage {so.postage}  \n"
+                    for so in plan.supplier_orders
+                )
+                + f"**Coins** {plan.coins} · **Payable** {plan.payable}"
+            ),
+        )
+        return 201, views.placed(placement)
+
+    return await run_idempotent(
+        sessions,
+        principal,
+        "submit",
+        idempotency_key,
+        body.model_dump(mode="json"),
+        work,
+        seed=lambda: {"order_no": new_order_no()},
+    )
+
+
+# --- records ------------------------------------------------------------------------------------
+
+
+@router.get("/orders", response_model=OrderPage, responses=errors(*AUTH, 422))
+async def list_orders(
+    principal: CustomerOrAdmin,
+    sessions: Sessions,
+    settings: SettingsDep,
+    status: Annotated[
+        str | None,
+        Query(description=f"order or supplier-order status: {', '.join(STATUSES)}"),
+    ] = None,
+    customer_id: Annotated[str | None, Query(description="admin only")] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> OrderPage:
+    """Shopping records, newest first: the caller's own (a customer) or anyone's (admin)."""
+    if status is not None and status not in STATUSES:
+        raise InvalidInput(f"unknown status {status!r}; one of {', '.join(STATUSES)}")
+    owner = principal.sub if principal.role is Role.CUSTOMER else customer_id
+    async with sessions() as s:
+        rows, total = await queries.list_orders(s, owner, status, limit, offset)
+        details = await queries.order_details(s, rows)
+    speeds = settings.shipping_speeds_kmh
+    return OrderPage(
+        items=[views.order(d, speeds) for d in details], total=total, limit=limit, offset=offset
+    )
+
+
+async def _live_deadlines(
+    gateway: TemporalGateway, supplier_order_ids: list[str]
+) -> dict[str, Deadlines]:
+    """Deadlines as the workflows compute them now; empty when Temporal does not answer."""
+    client = gateway.connected
+    if client is None or not supplier_order_ids:
+        return {}
+
+    async def one(so_id: str) -> SupplierOrderSnapshot:
+        handle = client.get_workflow_handle_for(
+            SupplierOrderWorkflow.run, supplier_order_workflow_id(so_id)
+        )
+        return await handle.query(
+            SupplierOrderWorkflow.snapshot,
+            SnapshotQuery(),
+            rpc_timeout=timedelta(seconds=QUERY_TIMEOUT),
+        )
+
+    try:
+        found = await asyncio.wait_for(
+            asyncio.gather(*(one(i) for i in supplier_order_ids), return_exceptions=True),
+            QUERY_TIMEOUT + 0.5,
+        )
+    except TimeoutError:
+        return {}
+    return {
+        so_id: snap.deadlines
+        for so_id, snap in zip(supplier_order_ids, found, strict=True)
+        if isinstance(snap, SupplierOrderSnapshot)
+    }
+
+
+async def order_view(
+    sessions: Sessions,
+    settings: SettingsDep,
+    gateway: TemporalGateway | None,
+    order_no: str,
+) -> OrderOut:
+    async with sessions() as s:
+        order = await queries.get_order(s, order_no)
+        if order is None:
+            raise NotFound(f"no order {order_no!r}")
+        (detail,) = await queries.order_details(s, [order])
+    live: dict[str, Deadlines] = {}
+    if gateway is not None:
+        running = [
+            so.row.id
+            for so in detail.supplier_orders
+            if so.row.paid_at is not None and so.row.status != SupplierOrderStatus.CLOSED
+        ]
+        live = await _live_deadlines(gateway, running)
+    return views.order(detail, settings.shipping_speeds_kmh, live)
+
+
+@router.get("/orders/{no}", response_model=OrderOut, responses=errors(*AUTH, 404))
+async def get_order(
+    order_no: OrderNo,
+    principal: CustomerOrAdmin,
+    sessions: Sessions,
+    settings: SettingsDep,
+    gateway: Gateway,
+    live: Annotated[
+        bool, Query(description="read deadlines live from the workflows (falls back to the DB)")
+    ] = True,
+) -> OrderOut:
+    """One shopping record: a box per supplier order with sub-orders, packages and ETA."""
+    async with sessions() as s:
+        await access.order_for(s, principal, order_no)
+    return await order_view(sessions, settings, gateway if live else None, order_no)
+
+
+# --- commands -------------------------------------------------------------------------------------
+
+
+@router.post(
+    "/orders/{no}/cancel",
+    response_model=OrderOut,
+    responses=errors(*AUTH, 404, 409, 422, 503, 504),
+    summary="Cancel an unpaid order (stock and coins go back)",
+)
+async def cancel_order(
+    order_no: OrderNo,
+    principal: Customer,
+    sessions: Sessions,
+    settings: SettingsDep,
+    gateway: Gateway,
+    body: Annotated[CancelIn | None, Body()] = None,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    reason = body.reason if body else ""
+
+    async def work(_: dict[str, Any]) -> tuple[int, BaseModel]:
+        async with sessions() as s:
+            order = await access.order_for(s, principal, order_no)
+        if order.status != OrderStatus.PENDING_PAYMENT:
+            raise InvalidState(
+                f"only unpaid orders can be cancelled here (order is {order.status}); "
+                "cancel a paid supplier order instead"
+            )
+        client = await gateway.client()
+        handle = client.get_workflow_handle_for(OrderWorkflow.run, order_workflow_id(order_no))
+        await guarded(
+            handle.execute_update(
+                OrderWorkflow.cancel,
+                CancelOrder(actor=Actor.CUSTOMER, actor_id=principal.sub, reason=reason),
+                id=update_id(principal, "cancel-order", idempotency_key),
+            ),
+            gone=f"order {order_no} is closed",
+        )
+        return 200, await order_view(sessions, settings, None, order_no)
+
+    return await run_idempotent(
+        sessions,
+        principal,
+        f"orders/{order_no}/cancel",
+        idempotency_key,
+        {"order_no": order_no, "reason": reason},
+        work,
+    )
+
+
+@router.post(
+    "/orders/{no}/pay",
+    status_code=202,
+    response_model=PaymentAccepted,
+    responses=errors(*AUTH, 404, 409, 422, 503),
+    summary="Simulated payment (dev provider): the same path as the payment webhook",
+)
+async def pay(
+    order_no: OrderNo,
+    principal: Customer,
+    sessions: Sessions,
+    gateway: Gateway,
+    body: Annotated[PayIn | None, Body()] = None,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    body = body or PayIn()
+
+    async def work(_: dict[str, Any]) -> tuple[int, BaseModel]:
+        async with sessions() as s:
+            order = await access.order_for(s, principal, order_no)
+        if order.status != OrderStatus.PENDING_PAYMENT:
+            raise InvalidState(f"order {order_no} is {order.status}: nothing to pay")
+        # Event ids are global at the provider; scope the key by order so one
+        # customer key reused on two orders is two events.
+        event_id = f"dev-{order_no}-{idempotency_key or uuid.uuid4().hex}"
+        event = PaymentEvent(
+            event_id=event_id,
+            status=body.status,
+            amount=body.amount if body.amount is not None else order.payable,
+            method=body.method,
+            at=datetime.now(UTC),
+        )
+        return 202, await deliver_payment(sessions, gateway, order_no, event)
+
+    return await run_idempotent(
+        sessions,
+        principal,
+        f"orders/{order_no}/pay",
+        idempotency_key,
+        {"order_no": order_no, **body.model_dump(mode="json")},
+        work,
+    )
+
+
+@router.post(
+    "/orders/{no}/buy-again",
+    response_model=BuyAgainOut,
+    responses=errors(*AUTH, 404, 422),
+    summary="One distinct item → its product; several → added to the cart",
+)
+async def buy_again(
+    order_no: OrderNo,
+    principal: Customer,
+    sessions: Sessions,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    async def work(_: dict[str, Any]) -> tuple[int, BaseModel]:
+        now = datetime.now(UTC)
+        async with sessions() as s, s.begin():
+            await access.order_for(s, principal, order_no)
+            items = await queries.order_items(s, order_no)
+            wanted: dict[str, int] = {}
+            for item in items:
+                wanted[item.sku] = wanted.get(item.sku, 0) + item.qty
+            found = await queries.products(s, wanted)
+            if len(wanted) == 1:
+                (sku,) = wanted
+                product = found.get(sku)
+                if product is None:
+                    return 200, BuyAgainOut(
+                        skipped=[SkippedLine(sku=sku, reason="no longer in the catalog")]
+                    )
+                skipped = [] if product.active else [SkippedLine(sku=sku, reason="not on sale")]
+                return 200, BuyAgainOut(product=views.product_ref(product), skipped=skipped)
+            out = BuyAgainOut()
+            for sku, qty in wanted.items():
+                product = found.get(sku)
+                if product is None or not product.active:
+                    reason = "no longer in the catalog" if product is None else "not on sale"
+                    out.skipped.append(SkippedLine(sku=sku, reason=reason))
+                    continue
+                line = await s.get(CartLine, (principal.sub, sku))
+                if line is None:
+                    line = CartLine(customer_id=principal.sub, sku=sku, qty=qty, added_at=now)
+                    s.add(line)
+                else:
+                    line.qty = min(line.qty + qty, MAX_QTY_PER_LINE)
+                out.added.append(views.cart_line(line, product))
+            await s.flush()
+            out.cart = [views.cart_line(li, p) for li, p in await queries.cart(s, principal.sub)]
+        return 200, out
+
+    return await run_idempotent(
+        sessions,
+        principal,
+        f"orders/{order_no}/buy-again",
+        idempotency_key,
+        {"order_no": order_no},
+        work,
+    )

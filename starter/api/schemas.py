@@ -1,0 +1,512 @@
+"""Request and response bodies of the HTTP API (DESIGN.md §6).
+
+Field names follow the contract; responses carry a few more. Money leaves as a
+decimal string with two places, times as ISO-8601 UTC. Request bodies refuse
+unknown fields so a misspelt field is an error, not silently ignored (webhook
+bodies are the exception: providers add fields).
+"""
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from domain.models import Address, GroupInput, OrderLine
+from domain.states import (
+    AfterSaleStatus,
+    AfterSaleType,
+    CloseReason,
+    ItemStatus,
+    OrderStatus,
+    ProductKind,
+    SupplierOrderStatus,
+)
+
+MoneyStr = Annotated[str, Field(pattern=r"^-?\d+\.\d{2}$", examples=["12.50"])]
+MoneyIn = Annotated[Decimal, Field(ge=0, max_digits=14, decimal_places=2, examples=["10.00"])]
+
+
+class In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Out(BaseModel):
+    pass
+
+
+# --- errors -----------------------------------------------------------------------------
+
+
+class ErrorDetail(Out):
+    model_config = ConfigDict(extra="allow")
+
+    code: str = Field(examples=["invalid_state"])
+    message: str
+
+
+class ErrorResponse(Out):
+    error: ErrorDetail
+
+
+# --- checkout and submit -------------------------------------------------------------------
+
+
+class CheckoutIn(In):
+    lines: list[OrderLine] = Field(min_length=1)
+
+
+class CheckoutItemOut(Out):
+    sku: str
+    name: str
+    product_type: str
+    kind: ProductKind
+    price: MoneyStr
+    qty: int
+    line_total: MoneyStr
+
+
+class CheckoutGroupOut(Out):
+    supplier_id: str
+    needs_address: bool
+    address: Address | None
+    items: list[CheckoutItemOut]
+    subtotal: MoneyStr
+    postage: MoneyStr
+
+
+class CheckoutOut(Out):
+    groups: list[CheckoutGroupOut]
+    subtotal: MoneyStr
+    postage: MoneyStr
+    total: MoneyStr
+    coins_available: MoneyStr
+
+
+class SubmitIn(In):
+    lines: list[OrderLine] = Field(min_length=1)
+    coins: MoneyIn = Decimal("0.00")
+    groups: list[GroupInput] = Field(default_factory=list)
+
+
+class ItemPreview(Out):
+    item_id: str
+    sku: str
+    name: str
+    product_type: str
+    kind: ProductKind
+    price: MoneyStr
+    qty: int
+    line_total: MoneyStr
+
+
+class SubOrderPreview(Out):
+    id: str
+    product_type: str
+    item_ids: list[str]
+
+
+class SupplierOrderPreview(Out):
+    id: str
+    supplier_id: str
+    status: SupplierOrderStatus
+    needs_address: bool
+    address: Address | None
+    remark: str
+    items: list[ItemPreview]
+    sub_orders: list[SubOrderPreview]
+    subtotal: MoneyStr
+    postage: MoneyStr
+    coin_share: MoneyStr
+    payable: MoneyStr
+
+
+class PlacedOrder(Out):
+    order_no: str
+    status: OrderStatus
+    payable: MoneyStr
+    pay_deadline: datetime
+    subtotal: MoneyStr
+    postage: MoneyStr
+    coins: MoneyStr
+    supplier_orders: list[SupplierOrderPreview]
+
+
+# --- order records -----------------------------------------------------------------------------
+
+
+class ItemOut(Out):
+    item_id: str
+    sku: str
+    name: str
+    product_type: str
+    kind: ProductKind
+    price: MoneyStr
+    qty: int
+    shipped_qty: int
+    refunded_qty: int
+    status: ItemStatus
+
+
+class SubOrderOut(Out):
+    id: str
+    product_type: str
+    status: ItemStatus
+    items: list[ItemOut]
+
+
+class Location(Out):
+    lat: float
+    lon: float
+    at: datetime | None
+
+
+class PackageItemOut(Out):
+    item_id: str
+    qty: int
+
+
+class PackageOut(Out):
+    tracking_no: str
+    carrier: str
+    method: str
+    status: str = Field(examples=["shipped", "in_transit", "delivered"])
+    shipped_at: datetime
+    items: list[PackageItemOut]
+    location: Location | None
+    distance_km: float | None = Field(description="from the last scan to the delivery address")
+    eta: datetime | None
+
+
+class AfterSaleBrief(Out):
+    id: str
+    item_id: str
+    qty: int
+    type: AfterSaleType
+    status: AfterSaleStatus
+    refund_amount: MoneyStr | None = None
+
+
+class DeadlinesOut(Out):
+    auto_confirm_at: datetime | None = None
+    auto_review_at: datetime | None = None
+    after_sales_until: datetime | None = None
+    remind_allowed_at: datetime | None = None
+    source: Literal["workflow", "database"] = Field(
+        default="database",
+        description="'workflow' when read live from the supplier order's workflow",
+    )
+
+
+class SupplierOrderOut(Out):
+    """One box of the customer's shopping record."""
+
+    id: str
+    order_no: str
+    supplier_id: str
+    status: SupplierOrderStatus
+    close_reason: CloseReason | None
+    needs_address: bool
+    address: Address | None
+    remark: str
+    subtotal: MoneyStr
+    postage: MoneyStr
+    coin_share: MoneyStr
+    payable: MoneyStr
+    created_at: datetime
+    paid_at: datetime | None
+    received_at: datetime | None
+    completed_at: datetime | None
+    extended: bool
+    sub_orders: list[SubOrderOut]
+    packages: list[PackageOut]
+    after_sales: list[AfterSaleBrief]
+    deadlines: DeadlinesOut
+
+
+class OrderOut(Out):
+    order_no: str
+    customer_id: str
+    status: OrderStatus
+    close_reason: CloseReason | None
+    subtotal: MoneyStr
+    postage: MoneyStr
+    coins: MoneyStr
+    payable: MoneyStr
+    paid: MoneyStr
+    refunded: MoneyStr
+    coins_refunded: MoneyStr
+    payment_method: str | None
+    pay_deadline: datetime
+    created_at: datetime
+    paid_at: datetime | None
+    closed_at: datetime | None
+    supplier_orders: list[SupplierOrderOut]
+
+
+class OrderPage(Out):
+    items: list[OrderOut]
+    total: int
+    limit: int
+    offset: int
+
+
+class CancelIn(In):
+    reason: str = Field(default="", max_length=500)
+
+
+class PayIn(In):
+    """Simulated payment (dev provider); amount defaults to the payable amount."""
+
+    amount: MoneyIn | None = None
+    method: str = Field(default="card", min_length=1, max_length=40)
+    status: Literal["succeeded", "failed"] = "succeeded"
+
+
+class PaymentAccepted(Out):
+    accepted: bool = True
+    order_no: str
+    event_id: str
+    outcome: Literal["signalled", "duplicate", "unmatched"] = Field(
+        description="signalled: handed to the order; duplicate: this event id was already "
+        "recorded; unmatched: the order no longer runs, the payment is recorded for refund"
+    )
+
+
+class ProductRef(Out):
+    sku: str
+    name: str
+    supplier_id: str
+    product_type: str
+    kind: ProductKind
+    price: MoneyStr
+    available: int
+    active: bool
+
+
+class CartLineOut(Out):
+    sku: str
+    qty: int
+    name: str | None
+    price: MoneyStr | None
+    supplier_id: str | None
+    active: bool
+    added_at: datetime
+
+
+class SkippedLine(Out):
+    sku: str
+    reason: str
+
+
+class BuyAgainOut(Out):
+    product: ProductRef | None = Field(
+        default=None, description="set when the order had one distinct item"
+    )
+    added: list[CartLineOut] = Field(default_factory=list)
+    skipped: list[SkippedLine] = Field(default_factory=list)
+    cart: list[CartLineOut] = Field(default_factory=list)
+
+
+class CartOut(Out):
+    lines: list[CartLineOut]
+
+
+# --- supplier side ------------------------------------------------------------------------------
+
+
+class SupplierViewOut(Out):
+    """A paid supplier order as its supplier sees it: no customer account info."""
+
+    id: str
+    order_no: str
+    supplier_id: str
+    status: SupplierOrderStatus
+    close_reason: CloseReason | None
+    needs_address: bool
+    address: Address | None = Field(description="the receiver")
+    remark: str
+    subtotal: MoneyStr
+    postage: MoneyStr
+    total: MoneyStr
+    created_at: datetime
+    paid_at: datetime | None
+    received_at: datetime | None
+    completed_at: datetime | None
+    sub_orders: list[SubOrderOut]
+    packages: list[PackageOut]
+    after_sales: list[AfterSaleBrief]
+    deadlines: DeadlinesOut
+
+
+class SupplierPage(Out):
+    items: list[SupplierViewOut]
+    total: int
+    limit: int
+    offset: int
+
+
+class ShipLineIn(In):
+    item_id: str = Field(min_length=1)
+    qty: int
+
+
+class ShipmentIn(In):
+    carrier: str = Field(min_length=1, max_length=60)
+    tracking_no: str = Field(min_length=1, max_length=80)
+    method: str = Field(default="standard", min_length=1, max_length=40)
+    items: list[ShipLineIn] = Field(min_length=1)
+
+
+class TrackingFixIn(In):
+    tracking_no: str = Field(min_length=1, max_length=80, description="the corrected number")
+    carrier: str | None = Field(default=None, min_length=1, max_length=60)
+
+
+class ReviewIn(In):
+    rating: int = Field(ge=1, le=5)
+    text: str = Field(default="", max_length=2000)
+    item_id: str | None = Field(default=None, description="one item; all unreviewed when omitted")
+
+
+class AfterSaleIn(In):
+    item_id: str = Field(min_length=1)
+    qty: int
+    type: AfterSaleType
+    reason: str = Field(default="", max_length=1000)
+
+
+class DecisionIn(In):
+    reason: str = Field(default="", max_length=1000)
+
+
+class ReturnShipmentIn(In):
+    carrier: str = Field(min_length=1, max_length=60)
+    tracking_no: str = Field(min_length=1, max_length=80)
+
+
+class AfterSaleOut(Out):
+    id: str
+    order_no: str
+    supplier_order_id: str
+    supplier_id: str
+    item_id: str
+    qty: int
+    type: AfterSaleType
+    reason: str
+    status: AfterSaleStatus
+    return_carrier: str | None
+    return_tracking_no: str | None
+    refund_amount: MoneyStr | None
+    refund_coins: MoneyStr | None
+    created_at: datetime
+    updated_at: datetime
+
+
+# --- webhooks --------------------------------------------------------------------------------------
+
+
+class PaymentWebhook(BaseModel):
+    event_id: str = Field(min_length=1, max_length=200)
+    order_no: str = Field(min_length=1, max_length=32)
+    status: Literal["succeeded", "failed"]
+    amount: Decimal = Field(ge=0, max_digits=14, decimal_places=2)
+    method: str = Field(default="card", min_length=1, max_length=40)
+    at: datetime | None = None
+
+
+class CarrierWebhook(BaseModel):
+    event_id: str = Field(min_length=1, max_length=200)
+    carrier: str = Field(min_length=1, max_length=60)
+    tracking_no: str = Field(min_length=1, max_length=80)
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
+    status: str = Field(default="in_transit", min_length=1, max_length=32)
+    at: datetime
+
+
+class WebhookAck(Out):
+    accepted: bool = True
+    outcome: str | None = None
+
+
+# --- catalog and admin ----------------------------------------------------------------------------
+
+
+class ProductIn(In):
+    name: str = Field(min_length=1, max_length=200)
+    supplier_id: str = Field(min_length=1, max_length=64)
+    product_type: str = Field(min_length=1, max_length=64)
+    kind: ProductKind
+    price: MoneyIn
+    on_hand: int = Field(ge=0)
+    active: bool = True
+
+
+class ProductOut(Out):
+    sku: str
+    name: str
+    supplier_id: str
+    product_type: str
+    kind: ProductKind
+    price: MoneyStr
+    on_hand: int
+    reserved: int
+    available: int
+    active: bool
+    updated_at: datetime | None
+
+
+class CustomerIn(In):
+    """Fields left out keep their value; `default_address: null` clears the address."""
+
+    name: str | None = Field(default=None, max_length=200)
+    coins: MoneyIn | None = None
+    default_address: Address | None = None
+
+
+class CustomerOut(Out):
+    id: str
+    name: str
+    coins: MoneyStr
+    default_address: Address | None
+
+
+class LogEntry(Out):
+    id: int
+    at: datetime
+    actor: str
+    actor_id: str
+    action: str
+    supplier_order_id: str | None
+    detail: dict[str, Any]
+
+
+class OrderLogOut(Out):
+    order_no: str
+    entries: list[LogEntry]
+
+
+class NotificationOut(Out):
+    id: int
+    recipient_type: str
+    recipient_id: str
+    kind: str
+    order_no: str
+    supplier_order_id: str | None
+    body: str
+    at: datetime
+    read: bool
+
+
+class NotificationPage(Out):
+    items: list[NotificationOut]
+    total: int
+    limit: int
+    offset: int
+
+
+class HealthOut(Out):
+    status: Literal["ok", "unavailable"]
+    database: str
+    temporal: str
