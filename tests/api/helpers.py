@@ -225,3 +225,55 @@ class Api:
     async def scalar(self, stmt: Any) -> Any:
         async with self.sessions() as s:
             return await s.scalar(stmt)
+
+
+async def footprint(api: Api, customer: Who, skus: list[str]) -> dict[str, Any]:
+    """Everything a customer's requests can have written, to prove a refusal changed nothing."""
+    from db.tables import (
+        AfterSale,
+        CoinLedger,
+        Customer,
+        IdempotencyKey,
+        Notification,
+        Order,
+        OrderLog,
+        Package,
+        Payment,
+        Product,
+        Refund,
+        SupplierOrder,
+    )
+
+    async with api.sessions() as s:
+        nos = select(Order.order_no).where(Order.customer_id == customer.sub)
+        sos = select(SupplierOrder.id).where(SupplierOrder.customer_id == customer.sub)
+
+        async def n(model: Any, *where: Any) -> int:
+            return int(await s.scalar(select(func.count()).select_from(model).where(*where)) or 0)
+
+        stock = {
+            p.sku: (p.on_hand, p.reserved)
+            for p in (await s.scalars(select(Product).where(Product.sku.in_(skus)))).all()
+        }
+        statuses = sorted(
+            (r.id, r.status)
+            for r in (
+                await s.scalars(
+                    select(SupplierOrder).where(SupplierOrder.customer_id == customer.sub)
+                )
+            ).all()
+        )
+        return {
+            "orders": await n(Order, Order.customer_id == customer.sub),
+            "supplier_orders": statuses,
+            "payments": await n(Payment, Payment.order_no.in_(nos)),
+            "packages": await n(Package, Package.supplier_order_id.in_(sos)),
+            "log": await n(OrderLog, OrderLog.order_no.in_(nos)),
+            "notifications": await n(Notification, Notification.order_no.in_(nos)),
+            "refunds": await n(Refund, Refund.order_no.in_(nos)),
+            "after_sales": await n(AfterSale, AfterSale.customer_id == customer.sub),
+            "ledger": await n(CoinLedger, CoinLedger.customer_id == customer.sub),
+            "coins": await s.scalar(select(Customer.coins).where(Customer.id == customer.sub)),
+            "keys": await n(IdempotencyKey, IdempotencyKey.key.like(f"api:{customer.sub}:%")),
+            "stock": stock,
+        }
