@@ -13,6 +13,7 @@ from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from temporalio.client import WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.exceptions import ApplicationError
@@ -173,6 +174,18 @@ def install(app: FastAPI) -> None:
     async def _rpc(_: Request, err: RPCError) -> JSONResponse:
         mapped = from_rpc_error(err)
         return error_response(mapped.status, mapped.code, mapped.message, headers=mapped.headers)
+
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(InterfaceError)
+    @app.exception_handler(OSError)
+    async def _database(request: Request, err: Exception) -> JSONResponse:
+        log.warning("database unreachable on %s %s: %s", request.method, request.url.path, err)
+        return error_response(
+            503,
+            "database_unavailable",
+            "the database is unreachable; retry later",
+            headers={"Retry-After": "5"},
+        )
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, err: Exception) -> JSONResponse:

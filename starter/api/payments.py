@@ -43,7 +43,7 @@ async def deliver_payment(
             raise Conflict(f"payment event {event.event_id!r} belongs to another order")
         return PaymentAccepted(order_no=order_no, event_id=event.event_id, outcome="duplicate")
     client = await gateway.client()
-    handle = client.get_workflow_handle_for(OrderWorkflow.run, order_workflow_id(order_no))
+    handle = client.get_workflow_handle(order_workflow_id(order_no))
     try:
         await handle.signal(OrderWorkflow.payment, event)
     except RPCError as err:

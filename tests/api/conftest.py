@@ -45,7 +45,8 @@ class Running:
     task: "asyncio.Task[None]"
 
 
-async def serve(app: FastAPI) -> Running:
+async def serve(app: FastAPI, healthy: bool = True) -> Running:
+    """Serve `app` on a free port; return once /healthz answers (200 unless `healthy=False`)."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
@@ -61,7 +62,8 @@ async def serve(app: FastAPI) -> Running:
                 task.result()
                 raise RuntimeError("uvicorn exited during startup")
             try:
-                if (await http.get("/healthz")).status_code == 200:
+                status = (await http.get("/healthz")).status_code
+                if status == 200 or not healthy:
                     break
             except httpx.TransportError:
                 pass

@@ -61,9 +61,7 @@ async def _command(
         async with sessions() as s:
             row = await access.after_sale_for(s, principal, after_sale_id)
         client = await gateway.client()
-        handle = client.get_workflow_handle_for(
-            AfterSaleWorkflow.run, after_sale_workflow_id(row.id)
-        )
+        handle = client.get_workflow_handle(after_sale_workflow_id(row.id))
         await guarded(
             call(handle, update_id(principal, f"{route}:{row.id}", key)),
             gone=f"after-sales request {row.id} is {row.status} and closed",

@@ -171,9 +171,7 @@ async def _live_deadlines(
         return {}
 
     async def one(so_id: str) -> SupplierOrderSnapshot:
-        handle = client.get_workflow_handle_for(
-            SupplierOrderWorkflow.run, supplier_order_workflow_id(so_id)
-        )
+        handle = client.get_workflow_handle(supplier_order_workflow_id(so_id))
         return await handle.query(
             SupplierOrderWorkflow.snapshot,
             SnapshotQuery(),
@@ -262,7 +260,7 @@ async def cancel_order(
                 "cancel a paid supplier order instead"
             )
         client = await gateway.client()
-        handle = client.get_workflow_handle_for(OrderWorkflow.run, order_workflow_id(order_no))
+        handle = client.get_workflow_handle(order_workflow_id(order_no))
         await guarded(
             handle.execute_update(
                 OrderWorkflow.cancel,

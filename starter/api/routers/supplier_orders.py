@@ -61,9 +61,7 @@ async def _command(
     async def work(_: dict[str, Any]) -> tuple[int, BaseModel]:
         row = await access.commandable_supplier_order(sessions, principal, supplier_order_id)
         client = await gateway.client()
-        handle = client.get_workflow_handle_for(
-            SupplierOrderWorkflow.run, supplier_order_workflow_id(row.id)
-        )
+        handle = client.get_workflow_handle(supplier_order_workflow_id(row.id))
         await guarded(
             call(handle, update_id(principal, f"{route}:{row.id}", key)),
             gone=f"supplier order {row.id} is {row.status} and no longer takes commands",
@@ -246,9 +244,7 @@ async def request_after_sale(
     async def work(_: dict[str, Any]) -> tuple[int, BaseModel]:
         row = await access.commandable_supplier_order(sessions, principal, supplier_order_id)
         client = await gateway.client()
-        handle = client.get_workflow_handle_for(
-            SupplierOrderWorkflow.run, supplier_order_workflow_id(row.id)
-        )
+        handle = client.get_workflow_handle(supplier_order_workflow_id(row.id))
         ref: AfterSaleRef = await guarded(
             handle.execute_update(
                 SupplierOrderWorkflow.request_after_sale,

@@ -103,9 +103,7 @@ async def carrier_webhook(
     if pkg is None:
         raise NotFound(f"no package {body.carrier} {body.tracking_no}")
     client = await gateway.client()
-    handle = client.get_workflow_handle_for(
-        SupplierOrderWorkflow.run, supplier_order_workflow_id(pkg.supplier_order_id)
-    )
+    handle = client.get_workflow_handle(supplier_order_workflow_id(pkg.supplier_order_id))
     event = TrackingEvent(
         event_id=body.event_id,
         carrier=body.carrier,

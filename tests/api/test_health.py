@@ -1,0 +1,88 @@
+"""Outages: Temporal or the database unreachable → 503 with a code, never a stack trace."""
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from temporalio.client import Client
+
+from db.tables import Order
+from settings import Settings
+from starter.api.app import create_app
+from tests.api.conftest import Stack, serve, stop
+from tests.api.helpers import Api
+
+
+async def unreachable(_: Settings) -> Client:
+    raise ConnectionRefusedError("connection refused (simulated Temporal outage)")
+
+
+@pytest.fixture(scope="module")
+async def no_temporal(stack: Stack) -> AsyncIterator[Api]:
+    """The real database, a Temporal that never answers."""
+    settings = stack.api.settings
+    running = await serve(create_app(settings, client_factory=unreachable), healthy=False)
+    try:
+        async with httpx.AsyncClient(base_url=running.url, timeout=30) as http:
+            yield Api(http, settings, stack.sessions)
+    finally:
+        await stop(running)
+
+
+async def test_healthz_ok_when_everything_answers(api: Api) -> None:
+    r = await api.http.get("/healthz")
+    assert r.status_code == 200
+    assert r.json() == {"status": "ok", "database": "ok", "temporal": "ok"}
+
+
+async def test_temporal_down(no_temporal: Api, api: Api) -> None:
+    down = no_temporal
+    r = await down.http.get("/healthz")
+    assert r.status_code == 503
+    body = r.json()
+    assert body["database"] == "ok" and body["temporal"].startswith("unavailable")
+    assert body["error"]["code"] == "unavailable" and "temporal" in body["error"]["message"]
+
+    supplier = api.supplier()
+    sku = await api.product(supplier)
+    customer = await api.customer()
+    # Commands need Temporal: 503 temporal_unavailable, nothing written.
+    r = await down.submit(customer, [(sku, 1)])
+    assert r.status_code == 503, r.text
+    assert r.json()["error"]["code"] == "temporal_unavailable"
+    assert "Traceback" not in r.text
+    assert await down.count(Order, Order.customer_id == customer.sub) == 0
+    # Bad input is still refused up front, without Temporal.
+    r = await down.submit(customer, [("no-such-sku", 1)])
+    assert r.status_code == 422 and r.json()["error"]["code"] == "unknown_sku"
+    # Reads come from the database and keep working.
+    order = await api.place(customer, [(sku, 1)])
+    r = await down.call("GET", f"/orders/{order['order_no']}", customer)
+    assert r.status_code == 200 and r.json()["status"] == "PENDING_PAYMENT"
+    assert r.json()["supplier_orders"][0]["deadlines"]["source"] == "database"
+    assert (await down.call("GET", "/orders", customer)).status_code == 200
+    r = await down.call("POST", f"/orders/{order['order_no']}/pay", customer)
+    assert r.status_code == 503 and r.json()["error"]["code"] == "temporal_unavailable"
+    # A keyed submit that hit the outage can be retried with the same key once Temporal is back.
+    r = await down.submit(customer, [(sku, 1)], key="outage-1")
+    assert r.status_code == 503
+    retried = await api.submit(customer, [(sku, 1)], key="outage-1")
+    assert retried.status_code == 201, retried.text
+
+
+async def test_database_down(stack: Stack, tmp_path: object) -> None:
+    settings = stack.api.settings.model_copy(
+        update={"database_url": "sqlite+aiosqlite:////nonexistent-dir/for/orders.db"}
+    )
+    running = await serve(create_app(settings), healthy=False)
+    try:
+        async with httpx.AsyncClient(base_url=running.url, timeout=30) as http:
+            r = await http.get("/healthz")
+            assert r.status_code == 503
+            assert r.json()["database"].startswith("unavailable")
+            assert r.json()["temporal"] == "ok"
+            r = await http.get("/products/anything")
+            assert r.status_code == 503
+            assert r.json()["error"]["code"] == "database_unavailable"
+    finally:
+        await stop(running)
