@@ -16,10 +16,16 @@ from temporalio.client import (
     WorkflowUpdateFailedError,
     WorkflowUpdateRPCTimeoutOrCancelledError,
 )
-from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy
+from temporalio.common import (
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
+from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from domain.errors import DomainError, InvalidState
+from domain.errors import Conflict, DomainError, InvalidState
 from domain.messages import GetPlacement, OrderInput, Placement
 from domain.policy import Policy
 from settings import Settings
@@ -136,6 +142,9 @@ async def start_order(
         id=order_workflow_id(order_no),
         task_queue=task_queue,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        # A finished order is never restarted under its number: a retry that comes
+        # back after the order ended is told so instead of re-running placement.
+        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
         search_attributes=TypedSearchAttributes(
             [
                 SearchAttributePair(ORDER_NO, order_no),
@@ -146,12 +155,20 @@ async def start_order(
         static_summary=summary,
         static_details=details,
     )
-    return await guarded(
-        client.execute_update_with_start_workflow(
-            OrderWorkflow.placement,
-            GetPlacement(),
-            start_workflow_operation=op,
-            id=f"placement-{order_no}",
-        ),
-        gone=f"order {order_no} is no longer running",
-    )
+    try:
+        placement = await guarded(
+            client.execute_update_with_start_workflow(
+                OrderWorkflow.placement,
+                GetPlacement(),
+                start_workflow_operation=op,
+                id=f"placement-{order_no}",
+            ),
+            gone=f"order {order_no} is no longer running",
+        )
+    except WorkflowAlreadyStartedError:
+        raise Conflict(f"order {order_no} already ran and is finished") from None
+    if placement.plan.customer_id != request.request.customer_id:
+        # Only a (practically impossible) order-number collision gets here: never
+        # hand one customer another's order.
+        raise Conflict(f"order number {order_no} is taken; submit again")
+    return placement

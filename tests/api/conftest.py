@@ -4,7 +4,8 @@ Real parts only: the Temporal dev server (`dev_env`), a Worker from
 `worker.build_worker` on its own task queue over a fresh SQLite read model, and
 the API served by uvicorn on a free port. Two API servers share the worker and
 the database: `api` with the default policy windows, `fast_api` with a
-2-second payment timeout and a 1-second late-payment grace for the timing tests.
+2-second payment timeout and 1-second late-payment grace, auto-confirm,
+auto-review and after-sales windows for the timing tests.
 """
 
 import asyncio
@@ -120,6 +121,9 @@ async def stack(
         task_queue,
         ORDERS_PAYMENT_TIMEOUT="2",
         ORDERS_LATE_PAYMENT_GRACE="1",
+        ORDERS_AUTO_CONFIRM_AFTER="1",
+        ORDERS_AUTO_REVIEW_AFTER="1",
+        ORDERS_AFTER_SALES_WINDOW="PT1S",
     )
     async with build_worker(dev_env.client, task_queue, sessions):
         servers = [await serve(create_app(main)), await serve(create_app(fast))]

@@ -165,6 +165,9 @@ async def test_packages_tracking_eta_after_sales_and_inbox(api: Api) -> None:
         what="after-sales refund settled",
     )
     assert row.amount == Decimal(refunded["refund_amount"])
+    # The request's workflow has ended: further commands are refused, not lost.
+    late = await api.call("POST", f"/after-sales/{as_id}/approve", supplier)
+    assert late.status_code == 409 and late.json()["error"]["code"] == "invalid_state", late.text
     seen = await api.ok("GET", f"/after-sales/{as_id}", customer)
     assert seen["status"] == "REFUNDED"
     assert (await api.ok("GET", f"/after-sales/{as_id}", supplier))["id"] == as_id

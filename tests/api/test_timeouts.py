@@ -92,3 +92,70 @@ async def test_payment_after_the_workflow_ended_is_recorded_unmatched(
     again = await api.signed("/webhooks/payment", body)
     assert again.status_code == 202 and again.json()["outcome"] == "duplicate"
     assert await api.count(Payment, Payment.order_no == order_no) == 1
+
+
+async def test_auto_confirm_auto_review_then_the_record_is_finished(
+    fast_api: Api, stack: Stack
+) -> None:
+    api = fast_api
+    supplier = api.supplier()
+    tea = await api.product(supplier, price="10.00")
+    customer = await api.customer()
+    placed = await api.place(customer, [(tea, 2)])
+    order_no = placed["order_no"]
+    await api.ok("POST", f"/orders/{order_no}/pay", customer, expect=202)  # well inside 2 s
+    order = await api.wait_order(customer, order_no, lambda o: o["status"] == "PAID", "paid")
+    so = order["supplier_orders"][0]
+    item_id = so["sub_orders"][0]["items"][0]["item_id"]
+    tracking = uid("AUTO")
+    shipped = await api.ok(
+        "POST",
+        f"/supplier/orders/{so['id']}/shipments",
+        supplier,
+        {"carrier": "sf", "tracking_no": tracking, "items": [{"item_id": item_id, "qty": 2}]},
+        expect=201,
+    )
+    assert shipped["deadlines"]["auto_confirm_at"] is not None
+
+    # Nobody confirms or reviews: the timers do, writing the default review.
+    done = await api.wait_order(
+        customer,
+        order_no,
+        lambda o: o["status"] == "FINISHED",
+        "auto-confirm and auto-review",
+        timeout=20,
+    )
+    box = done["supplier_orders"][0]
+    assert box["status"] == "COMPLETED" and box["received_at"] and box["completed_at"]
+    log = await api.ok("GET", f"/admin/orders/{order_no}/log", api.admin)
+    actions = [e["action"] for e in log["entries"]]
+    assert "receipt_auto_confirmed" in actions and "auto_reviewed" in actions
+
+    # Once the after-sales window is over the supplier order's workflow ends.
+    handle = stack.env.client.get_workflow_handle(f"order-{so['id']}")
+
+    async def ended() -> bool:
+        return (await handle.describe()).status is WorkflowExecutionStatus.COMPLETED
+
+    await eventually(ended, timeout=15, what="supplier order workflow to end")
+    scan = {
+        "event_id": uid("scan-"),
+        "carrier": "sf",
+        "tracking_no": tracking,
+        "lat": 31.0,
+        "lon": 121.0,
+        "status": "delivered",
+        "at": "2026-01-01T00:00:00Z",
+    }
+    r = await api.signed("/webhooks/carrier", scan)
+    assert r.status_code == 202 and r.json() == {"accepted": True, "outcome": "order_finished"}
+    r = await api.call(
+        "POST",
+        f"/supplier-orders/{so['id']}/after-sales",
+        customer,
+        {"item_id": item_id, "qty": 1, "type": "refund_only"},
+    )
+    assert r.status_code == 409 and r.json()["error"]["code"] == "invalid_state", r.text
+    # The record still reads fine (deadlines from the database, the workflow is gone).
+    record = await api.order(customer, order_no, live=True)
+    assert record["supplier_orders"][0]["status"] == "COMPLETED"
