@@ -127,4 +127,3 @@ async def refresh_order_status(session: AsyncSession, order_no: str, at: datetim
         if new is OrderStatus.CLOSED:
             order.closed_at = at
         log(session, order_no, f"order_{new.lower()}", at, "system")
-

@@ -56,15 +56,27 @@ def refusals() -> Iterator[None]:
         yield
     except DomainError as err:
         raise refusal(err) from None
-    except ActivityError as err:
-        if isinstance(err.cause, ApplicationError) and err.cause.non_retryable:
-            raise ApplicationError(
-                err.cause.message,
-                *err.cause.details,
-                type=err.cause.type,
-                non_retryable=True,
-            ) from None
-        raise
+    except (ActivityError, ApplicationError) as err:
+        cause = business_refusal(err)
+        if cause is None:
+            raise
+        if cause is err:
+            raise
+        raise ApplicationError(
+            cause.message, *cause.details, type=cause.type, non_retryable=True
+        ) from None
+
+
+def business_refusal(err: BaseException) -> ApplicationError | None:
+    """The non-retryable ApplicationError behind a failed activity, if that is what it was.
+
+    A local activity's refusal can surface either as the ApplicationError itself or
+    wrapped in an ActivityError; both mean "the rule said no".
+    """
+    cause = err.cause if isinstance(err, ActivityError) else err
+    if isinstance(cause, ApplicationError) and cause.non_retryable:
+        return cause
+    return None
 
 
 def until(at: datetime) -> timedelta:

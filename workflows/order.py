@@ -1,7 +1,8 @@
 """OrderWorkflow (`order-<order_no>`): place, wait for payment, split, follow children."""
 
 import asyncio
-from datetime import datetime
+import contextlib
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from temporalio import workflow
@@ -44,6 +45,7 @@ with workflow.unsafe.imports_passed_through():
         PROVIDER_RETRY,
         PROVIDER_TIMEOUT,
         SUPPLIER_ID,
+        business_refusal,
         refusal,
         refusals,
         until,
@@ -65,6 +67,7 @@ class OrderWorkflow:
         self.close_reason: CloseReason | None = None
         self.plan: OrderPlan | None = None
         self.rejected: ApplicationError | None = None
+        self.placement_answered = False
         self.pay_deadline: datetime | None = None
         self.paid = False
         self.paid_amount = Decimal("0")
@@ -101,14 +104,23 @@ class OrderWorkflow:
                 retry_policy=DB_RETRY,
                 summary="reserve stock, deduct coins, write order",
             )
-        except ActivityError as err:
+        except (ActivityError, ApplicationError) as err:
             # Refused placement (bad SKU, no stock, ...): nothing was written; the
             # submit update reports the reason and the workflow ends.
-            cause = err.cause
-            if not isinstance(cause, ApplicationError) or not cause.non_retryable:
+            cause = business_refusal(err)
+            if cause is None:
                 raise
             self.rejected = cause
             workflow.set_current_details(f"Rejected: {cause.message}")
+            # The submitter learns the reason from the placement update. It normally
+            # rides with the start (update-with-start), but a caller that starts first
+            # and asks next is given a short while to ask before the run ends.
+            with contextlib.suppress(TimeoutError):
+                await workflow.wait_condition(
+                    lambda: self.placement_answered,
+                    timeout=timedelta(seconds=30),
+                    timeout_summary="rejected: waiting for the submitter to read why",
+                )
             await workflow.wait_condition(workflow.all_handlers_finished)
             return OrderResult(order_no=inp.order_no, status=None, rejected=cause.message)
 
@@ -148,7 +160,11 @@ class OrderWorkflow:
             except TimeoutError:
                 async with self.lock:
                     if self.status is OrderStatus.PENDING_PAYMENT and not self.inbox:
-                        await self._close(CloseReason.PAYMENT_TIMEOUT, Actor.SYSTEM, "")
+                        # Recorded as closed at the deadline itself: the timer fires a
+                        # few ms after it (it starts when the workflow task completes).
+                        await self._close(
+                            CloseReason.PAYMENT_TIMEOUT, Actor.SYSTEM, "", at=self.pay_deadline
+                        )
                 continue
             await self._drain_payments()
 
@@ -276,14 +292,16 @@ class OrderWorkflow:
                 summary=f"refund {ref.amount} ({outcome} payment)",
             )
 
-    async def _close(self, reason: CloseReason, actor: Actor, actor_id: str) -> None:
+    async def _close(
+        self, reason: CloseReason, actor: Actor, actor_id: str, at: datetime | None = None
+    ) -> None:
         assert self.plan is not None
         await workflow.execute_local_activity_method(
             OrderActivities.close_order,
             CloseOrderParams(
                 key=f"{workflow.info().workflow_id}:close",
                 order_no=self.plan.order_no,
-                at=workflow.now(),
+                at=at or workflow.now(),
                 actor=actor,
                 actor_id=actor_id,
                 reason=reason,
@@ -308,6 +326,7 @@ class OrderWorkflow:
     @workflow.update
     async def placement(self, _: GetPlacement) -> Placement:
         await workflow.wait_condition(lambda: self.plan is not None or self.rejected is not None)
+        self.placement_answered = True
         if self.rejected is not None:
             raise self.rejected
         assert self.plan is not None and self.pay_deadline is not None
