@@ -145,8 +145,10 @@ class SupplierOrderWorkflow:
         now = workflow.now()
         st = self.state
         due = rules.auto_confirm_at(st, self.policy, now)
+        # Automatic steps are recorded at their deadline: the timer itself fires a few
+        # ms later (it starts when the workflow task that set it completes).
         if st.status is S.PENDING_RECEIPT and due is not None and (due == fired or due <= now):
-            await self._receive(auto=True, actor_id="")
+            await self._receive(auto=True, actor_id="", at=due)
             return
         due = rules.auto_review_at(st, self.policy)
         if st.status is S.PENDING_REVIEW and due is not None and (due == fired or due <= now):
@@ -158,6 +160,7 @@ class SupplierOrderWorkflow:
                 auto=True,
                 key=f"{workflow.info().workflow_id}:auto_review",
                 actor_id="",
+                at=due,
             )
 
     async def _drain(self) -> None:
@@ -180,12 +183,20 @@ class SupplierOrderWorkflow:
 
     # --- local activity plumbing ---------------------------------------------------------
 
-    def _params(self, cls: type[P], key: str, actor: Actor, actor_id: str, **fields: Any) -> P:
+    def _params(
+        self,
+        cls: type[P],
+        key: str,
+        actor: Actor,
+        actor_id: str,
+        at: datetime | None = None,
+        **fields: Any,
+    ) -> P:
         return cls(
             key=key,
             order_no=self.inp.order_no,
             supplier_order_id=self.plan.id,
-            at=workflow.now(),
+            at=at or workflow.now(),
             actor=actor,
             actor_id=actor_id,
             **fields,
@@ -392,8 +403,8 @@ class SupplierOrderWorkflow:
     def _validate_confirm(self, cmd: ConfirmReceipt) -> None:
         _validate(lambda: rules.check_confirm(self.state))
 
-    async def _receive(self, auto: bool, actor_id: str) -> None:
-        now = workflow.now()
+    async def _receive(self, auto: bool, actor_id: str, at: datetime | None = None) -> None:
+        now = at or workflow.now()
         new = self.state.model_copy(deep=True)
         rules.apply_receipt(new, now)
         review_at = rules.auto_review_at(new, self.policy)
@@ -406,6 +417,7 @@ class SupplierOrderWorkflow:
                 key,
                 Actor.SYSTEM if auto else Actor.CUSTOMER,
                 actor_id,
+                at=now,
                 auto=auto,
                 auto_review_at=review_at,
             ),
@@ -472,7 +484,14 @@ class SupplierOrderWorkflow:
         _validate(lambda: rules.check_review(self.state, cmd))
 
     async def _record_reviews(
-        self, items: list[str], rating: int, text: str, auto: bool, key: str, actor_id: str
+        self,
+        items: list[str],
+        rating: int,
+        text: str,
+        auto: bool,
+        key: str,
+        actor_id: str,
+        at: datetime | None = None,
     ) -> None:
         new = self.state.model_copy(deep=True)
         completed = rules.apply_reviews(new, items)
@@ -483,6 +502,7 @@ class SupplierOrderWorkflow:
                 key,
                 Actor.SYSTEM if auto else Actor.CUSTOMER,
                 actor_id,
+                at=at,
                 reviews=[ReviewLine(item_id=i, rating=rating, text=text) for i in items],
                 auto=auto,
                 completed=completed,
@@ -492,7 +512,7 @@ class SupplierOrderWorkflow:
             summary="auto-review" if auto else "review",
         )
         if completed:
-            new.completed_at = workflow.now()
+            new.completed_at = at or workflow.now()
         self._adopt(new)
 
     # --- after-sales -------------------------------------------------------------------------
