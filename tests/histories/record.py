@@ -1,0 +1,177 @@
+"""Record workflow histories for the replay tests: `python -m tests.histories.record`.
+
+Runs representative scenarios on the time-skipping server with the real worker
+and a throwaway SQLite read model, and writes each workflow's history as JSON
+next to this file. Re-record only when a change is *meant* to be incompatible;
+otherwise guard the change with `workflow.patched` and keep the old histories.
+"""
+
+import asyncio
+import contextlib
+import json
+import tempfile
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from temporalio.client import WorkflowHandle
+
+from db.session import create_all, make_engine, make_session_factory
+from domain.messages import (
+    AfterSaleDecision,
+    CancelOrder,
+    CancelSupplierOrder,
+    ConfirmReceipt,
+    ReceiveReturn,
+    RequestAfterSale,
+    ReturnShipment,
+    SubmitReview,
+    TrackingEvent,
+)
+from domain.policy import Policy
+from domain.states import Actor, AfterSaleType
+from tests.support.catalog import seed
+from tests.support.shop import Shop
+from tests.support.temporal import start_time_skipping_env
+from worker import build_worker
+from workflows.after_sale import AfterSaleWorkflow
+from workflows.order import OrderWorkflow
+from workflows.supplier_order import SupplierOrderWorkflow
+
+HERE = Path(__file__).parent
+LINES = [("tea-green", 2), ("pot-clay", 1), ("cup-white", 3)]
+
+
+async def save(handle: WorkflowHandle[Any, Any], name: str) -> None:
+    history = await handle.fetch_history()
+    data = json.loads(history.to_json())
+    (HERE / f"{name}.json").write_text(json.dumps(data, indent=1) + "\n")
+    print(f"recorded {name}: {len(history.events)} events")
+
+
+async def lifecycle(shop: Shop) -> None:
+    """Pay, ship (two packages, a scan), confirm/auto-confirm, review/auto-review."""
+    handle, placement = await shop.paid_order(LINES, coins="5.00")
+    s1, s2 = (so.id for so in placement.plan.supplier_orders)
+    c1, c2 = await shop.child(s1), await shop.child(s2)
+    items1 = placement.plan.supplier_order(s1).items
+    from domain.messages import ShipItems, ShipLine
+
+    await c1.execute_update(
+        SupplierOrderWorkflow.ship,
+        ShipItems(
+            carrier="sf", tracking_no="R1", items=[ShipLine(item_id=items1[0].item_id, qty=2)]
+        ),
+    )
+    await c1.execute_update(
+        SupplierOrderWorkflow.ship,
+        ShipItems(
+            carrier="sf", tracking_no="R2", items=[ShipLine(item_id=items1[1].item_id, qty=1)]
+        ),
+    )
+    await c1.signal(
+        SupplierOrderWorkflow.tracking,
+        TrackingEvent(
+            event_id="scan-1",
+            carrier="sf",
+            tracking_no="R1",
+            lat=31.0,
+            lon=121.0,
+            at=placement.pay_deadline,
+        ),
+    )
+    await c1.execute_update(SupplierOrderWorkflow.confirm_receipt, ConfirmReceipt())
+    await c1.execute_update(SupplierOrderWorkflow.review, SubmitReview(rating=5, text="fine"))
+    await shop.ship_all(c2, placement, s2)
+    await shop.skip(timedelta(days=11))  # s2 auto-confirms
+    await shop.skip(timedelta(days=16))  # s2 auto-reviews, windows close
+    await handle.result()
+    await save(handle, "order_lifecycle")
+    await save(c1, "supplier_order_confirmed_reviewed")
+    await save(c2, "supplier_order_auto_confirm_review")
+
+
+async def timeout_and_cancels(shop: Shop) -> None:
+    handle, _ = await shop.submit(LINES, policy=Policy(payment_timeout=timedelta(minutes=5)))
+    await handle.result()
+    await save(handle, "order_payment_timeout")
+    handle, _ = await shop.submit(LINES)
+    await handle.execute_update(OrderWorkflow.cancel, CancelOrder(actor_id="alice"))
+    await handle.result()
+    await save(handle, "order_customer_cancel")
+    handle, placement = await shop.paid_order(LINES)
+    for so in placement.plan.supplier_orders:
+        child = await shop.child(so.id)
+        await child.execute_update(
+            SupplierOrderWorkflow.cancel,
+            CancelSupplierOrder(actor=Actor.SUPPLIER, actor_id=so.supplier_id),
+        )
+    await handle.result()
+    await save(handle, "order_all_supplier_cancelled")
+    await save(await shop.child(placement.plan.supplier_orders[0].id), "supplier_order_cancelled")
+
+
+async def after_sales(shop: Shop) -> None:
+    handle, placement = await shop.paid_order([("tea-green", 2)])
+    so = placement.plan.supplier_orders[0]
+    child = await shop.child(so.id)
+    await shop.ship_all(child, placement, so.id)
+    ref = await child.execute_update(
+        SupplierOrderWorkflow.request_after_sale,
+        RequestAfterSale(
+            item_id=so.items[0].item_id, qty=1, type=AfterSaleType.RETURN_REFUND, reason="chipped"
+        ),
+    )
+    aftersale = shop.client.get_workflow_handle_for(AfterSaleWorkflow.run, f"aftersale-{ref.id}")
+    shop.track(aftersale.id)
+    await aftersale.execute_update(AfterSaleWorkflow.decide, AfterSaleDecision(approve=True))
+    await aftersale.execute_update(
+        AfterSaleWorkflow.return_shipment, ReturnShipment(carrier="sf", tracking_no="RET1")
+    )
+    await aftersale.execute_update(AfterSaleWorkflow.receive_return, ReceiveReturn())
+    await aftersale.result()
+    await save(aftersale, "after_sale_return_refund")
+    await child.execute_update(SupplierOrderWorkflow.confirm_receipt, ConfirmReceipt())
+    await handle.result()
+    await save(child, "supplier_order_with_after_sale")
+
+
+async def rejected(shop: Shop) -> None:
+    handle = await shop.start([("nope", 1)])
+    from domain.messages import GetPlacement
+
+    with contextlib.suppress(Exception):  # refused: that is the scenario
+        await handle.execute_update(OrderWorkflow.placement, GetPlacement())
+    await handle.result()
+    await save(handle, "order_rejected")
+
+
+SCENARIOS: list[Callable[[Shop], Awaitable[None]]] = [
+    lifecycle,
+    timeout_and_cancels,
+    after_sales,
+    rejected,
+]
+
+
+async def main() -> None:
+    env = await start_time_skipping_env()
+    with tempfile.TemporaryDirectory() as tmp:
+        engine = make_engine(f"sqlite+aiosqlite:///{tmp}/record.db")
+        await create_all(engine)
+        sessions = make_session_factory(engine)
+        await seed(sessions)
+        task_queue = f"record-{uuid.uuid4().hex[:6]}"
+        async with build_worker(env.client, task_queue, sessions):
+            shop = Shop(env, sessions, task_queue)
+            for scenario in SCENARIOS:
+                await scenario(shop)
+            await shop.close()
+        await engine.dispose()
+    await env.shutdown()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
