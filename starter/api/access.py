@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from db import queries
 from db.tables import AfterSale, Order, SupplierOrder
 from domain.errors import InvalidState, NotFound
+from domain.states import SupplierOrderStatus
 from starter.security import Principal, Role
 
 
@@ -69,6 +70,14 @@ async def after_sale_for(s: AsyncSession, principal: Principal, after_sale_id: s
     if row is None or not can_see_after_sale(principal, row):
         raise _as_missing(after_sale_id)
     return row
+
+
+def is_live(row: SupplierOrder) -> bool:
+    """Paid and not finished: its workflow runs (or is about to start)."""
+    return row.paid_at is not None and row.status not in (
+        SupplierOrderStatus.COMPLETED,
+        SupplierOrderStatus.CLOSED,
+    )
 
 
 async def commandable_supplier_order(

@@ -13,6 +13,7 @@ from typing import TypeVar
 from temporalio.client import (
     Client,
     WithStartWorkflowOperation,
+    WorkflowFailureError,
     WorkflowUpdateFailedError,
     WorkflowUpdateRPCTimeoutOrCancelledError,
 )
@@ -22,11 +23,11 @@ from temporalio.common import (
     WorkflowIDConflictPolicy,
     WorkflowIDReusePolicy,
 )
-from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from domain.errors import Conflict, DomainError, InvalidState
-from domain.messages import GetPlacement, OrderInput, Placement
+from domain.errors import ERRORS_BY_CODE, Conflict, DomainError, InvalidState
+from domain.messages import GetPlacement, OrderInput, OrderResult, Placement
 from domain.policy import Policy
 from settings import Settings
 from starter.api.errors import ApiError, TemporalUnavailable, from_rpc_error, from_update_failure
@@ -42,6 +43,10 @@ CONNECT_TIMEOUT = 5.0
 # answers in this time the caller gets a 504 and retries with its Idempotency-Key
 # (the key is the update id, so the retry attaches to the same update).
 UPDATE_TIMEOUT = 30.0
+# How long to wait for a refused order's outcome when the refusal itself was lost.
+EXPLAIN_TIMEOUT = 5.0
+# How long "workflow not found" is retried for an object the read model shows as live.
+STARTING_GRACE = 5.0
 # Live deadlines on a single-order read are a nicety: give up quickly.
 QUERY_TIMEOUT = 1.5
 
@@ -86,31 +91,77 @@ class TemporalGateway:
             raise TemporalUnavailable(f"Temporal health check failed: {err}") from err
 
 
-async def guarded(call: Awaitable[T], gone: str, timeout: float = UPDATE_TIMEOUT) -> T:
+async def guarded(
+    call: Callable[[], Awaitable[T]],
+    gone: str,
+    timeout: float = UPDATE_TIMEOUT,
+    starting: bool = False,
+) -> T:
     """Run a Temporal call; map refusals, a finished workflow and outages to HTTP errors.
 
     `gone` is the message when the workflow no longer runs (a 409: the object
-    exists but no longer accepts commands).
+    exists but no longer takes commands). `starting` says the read model already
+    shows the workflow's object as live: a supplier order is marked paid in the
+    database a moment before its workflow starts, so "not found" is retried for
+    a few seconds before it means "gone".
     """
+    loop = asyncio.get_running_loop()
+    give_up = loop.time() + (STARTING_GRACE if starting else 0.0)
+    delay = 0.05
+    while True:
+        try:
+            return await asyncio.wait_for(call(), timeout)
+        except WorkflowUpdateFailedError as err:
+            raise from_update_failure(err) from None
+        except RPCError as err:
+            if err.status is not RPCStatusCode.NOT_FOUND:
+                raise from_rpc_error(err) from None
+            if loop.time() >= give_up:
+                raise InvalidState(gone) from None
+        except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
+            raise ApiError(
+                504,
+                "temporal_timeout",
+                "the command was sent but not confirmed in time; "
+                "retry with the same Idempotency-Key",
+            ) from None
+        except (DomainError, ApiError):
+            raise
+        except RuntimeError as err:
+            # The SDK reports a lost connection as a RuntimeError from its core.
+            raise TemporalUnavailable(str(err)) from err
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 0.5)
+
+
+async def _explain_refusal(client: Client, order_no: str) -> None:
+    """Why a placement update failed without a typed refusal, from the run's outcome.
+
+    Seen when the workflow refuses the placement and ends in the same workflow
+    task: the server then reports the update as lost ("Workflow Update failed
+    because the Workflow completed before the Update completed") instead of
+    carrying the refusal. Raises the refusal if the outcome tells it.
+    """
+    handle = client.get_workflow_handle(order_workflow_id(order_no), result_type=OrderResult)
     try:
-        return await asyncio.wait_for(call, timeout)
-    except WorkflowUpdateFailedError as err:
-        raise from_update_failure(err) from None
-    except RPCError as err:
-        if err.status is RPCStatusCode.NOT_FOUND:
-            raise InvalidState(gone) from None
-        raise from_rpc_error(err) from None
-    except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
-        raise ApiError(
-            504,
-            "temporal_timeout",
-            "the command was sent but not confirmed in time; retry with the same Idempotency-Key",
-        ) from None
-    except (DomainError, ApiError):
-        raise
-    except RuntimeError as err:
-        # The SDK reports a lost connection as a RuntimeError from its core.
-        raise TemporalUnavailable(str(err)) from err
+        result = await asyncio.wait_for(handle.result(), EXPLAIN_TIMEOUT)
+    except WorkflowFailureError as failure:
+        cause = failure.cause
+        if isinstance(cause, ApplicationError) and cause.type in ERRORS_BY_CODE:
+            raise ERRORS_BY_CODE[cause.type](cause.message) from None
+        return
+    except (TimeoutError, RPCError):
+        return
+    if isinstance(result, OrderResult) and result.status is None and result.rejected:
+        raise PlacementRefused(result.rejected)
+
+
+class PlacementRefused(Exception):
+    """The order workflow refused placement, without a typed reason (see start_order)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
 
 
 def order_workflow_id(order_no: str) -> str:
@@ -155,16 +206,24 @@ async def start_order(
         static_summary=summary,
         static_details=details,
     )
-    try:
-        placement = await guarded(
-            client.execute_update_with_start_workflow(
+
+    async def place() -> Placement:
+        try:
+            return await client.execute_update_with_start_workflow(
                 OrderWorkflow.placement,
                 GetPlacement(),
                 start_workflow_operation=op,
                 id=f"placement-{order_no}",
-            ),
-            gone=f"order {order_no} is no longer running",
-        )
+            )
+        except WorkflowUpdateFailedError as err:
+            cause = err.cause
+            if isinstance(cause, ApplicationError) and cause.type in ERRORS_BY_CODE:
+                raise
+            await _explain_refusal(client, order_no)
+            raise
+
+    try:
+        placement = await guarded(place, gone=f"order {order_no} is no longer running")
     except WorkflowAlreadyStartedError:
         raise Conflict(f"order {order_no} already ran and is finished") from None
     if placement.plan.customer_id != request.request.customer_id:

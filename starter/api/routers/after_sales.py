@@ -63,7 +63,7 @@ async def _command(
         client = await gateway.client()
         handle = client.get_workflow_handle(after_sale_workflow_id(row.id))
         await guarded(
-            call(handle, update_id(principal, f"{route}:{row.id}", key)),
+            lambda: call(handle, update_id(principal, f"{route}:{row.id}", key)),
             gone=f"after-sales request {row.id} is {row.status} and closed",
         )
         return 200, await _view(sessions, row.id)

@@ -11,7 +11,7 @@ from pydantic import BaseModel
 
 from db import queries
 from db.tables import CartLine
-from domain.errors import InvalidInput, InvalidState, NotFound
+from domain.errors import Conflict, InvalidInput, InvalidState, NotFound
 from domain.ids import new_order_no
 from domain.messages import (
     CancelOrder,
@@ -21,7 +21,8 @@ from domain.messages import (
     SnapshotQuery,
     SupplierOrderSnapshot,
 )
-from domain.models import SubmitOrder
+from domain.models import OrderPlan, SubmitOrder
+from domain.policy import Policy
 from domain.split import MAX_QTY_PER_LINE, build_plan
 from domain.states import Actor, OrderStatus, SupplierOrderStatus
 from starter.api import access, views
@@ -49,6 +50,7 @@ from starter.api.schemas import (
 )
 from starter.api.temporal import (
     QUERY_TIMEOUT,
+    PlacementRefused,
     TemporalGateway,
     guarded,
     order_workflow_id,
@@ -63,6 +65,36 @@ router = APIRouter(tags=["orders"])
 
 OrderNo = Annotated[str, Path(alias="no", min_length=1, max_length=32)]
 STATUSES = sorted({s.value for s in OrderStatus} | {s.value for s in SupplierOrderStatus})
+
+
+async def _price(
+    sessions: Sessions, order_no: str, request: SubmitOrder, policy: Policy
+) -> OrderPlan:
+    async with sessions() as s:
+        catalog = await queries.catalog(s, (line.sku for line in request.lines))
+        account = await queries.account(s, request.customer_id)
+    if account is None:
+        raise NotFound(f"no customer account {request.customer_id!r}; an admin creates it")
+    return build_plan(order_no, request, catalog, account, policy)
+
+
+def _describe(plan: OrderPlan) -> tuple[str, str]:
+    """Summary and details of the order's run in the Temporal UI."""
+    summary = (
+        f"Order {plan.order_no} · {plan.customer_id} · "
+        f"{len(plan.supplier_orders)} supplier(s) · pay {plan.payable}"
+    )
+    details = (
+        f"**Customer** {plan.customer_id}  \n"
+        + "".join(
+            f"**{so.supplier_id}** "
+            + ", ".join(f"{i.sku} x{i.qty}" for i in so.items)
+            + f" = {so.subtotal} + postage {so.postage}  \n"
+            for so in plan.supplier_orders
+        )
+        + f"**Coins** {plan.coins} · **Payable** {plan.payable}"
+    )
+    return summary, details
 
 
 # --- submit ---------------------------------------------------------------------------------
@@ -92,34 +124,24 @@ async def submit(
         policy = settings.policy()
         # Pre-check with the same pure rules the placement activity runs: bad input
         # is refused here, before Temporal is touched and with nothing written.
-        async with sessions() as s:
-            catalog = await queries.catalog(s, (line.sku for line in request.lines))
-            account = await queries.account(s, principal.sub)
-        if account is None:
-            raise NotFound(f"no customer account {principal.sub!r}; an admin creates it")
-        plan = build_plan(order_no, request, catalog, account, policy)
+        plan = await _price(sessions, order_no, request, policy)
+        summary, details = _describe(plan)
         client = await gateway.client()
-        placement = await start_order(
-            client,
-            settings.task_queue,
-            order_no,
-            OrderInput(order_no=order_no, request=request, policy=policy),
-            policy,
-            summary=(
-                f"Order {order_no} · {principal.sub} · {len(plan.supplier_orders)} supplier(s) · "
-                f"pay {plan.payable}"
-            ),
-            details=(
-                f"**Customer** {principal.sub}  \n"
-                + "".join(
-                    f"**{so.supplier_id}** "
-                    + ", ".join(f"{i.sku} x{i.qty}" for i in so.items)
-                    + f" = {so.subtotal} + postage {so.postage}  \n"
-                    for so in plan.supplier_orders
-                )
-                + f"**Coins** {plan.coins} · **Payable** {plan.payable}"
-            ),
-        )
+        try:
+            placement = await start_order(
+                client,
+                settings.task_queue,
+                order_no,
+                OrderInput(order_no=order_no, request=request, policy=policy),
+                policy,
+                summary=summary,
+                details=details,
+            )
+        except PlacementRefused as refused:
+            # Someone else took the stock (or the coins changed) between the check
+            # and the placement: the same check on fresh data names the reason.
+            await _price(sessions, order_no, request, policy)
+            raise Conflict(f"the order could not be placed: {refused.message}") from None
         return 201, views.placed(placement)
 
     return await run_idempotent(
@@ -262,7 +284,7 @@ async def cancel_order(
         client = await gateway.client()
         handle = client.get_workflow_handle(order_workflow_id(order_no))
         await guarded(
-            handle.execute_update(
+            lambda: handle.execute_update(
                 OrderWorkflow.cancel,
                 CancelOrder(actor=Actor.CUSTOMER, actor_id=principal.sub, reason=reason),
                 id=update_id(principal, "cancel-order", idempotency_key),

@@ -121,8 +121,9 @@ async def _command(
         client = await gateway.client()
         handle = client.get_workflow_handle(supplier_order_workflow_id(row.id))
         await guarded(
-            call(handle, update_id(principal, f"{route}:{row.id}", key)),
+            lambda: call(handle, update_id(principal, f"{route}:{row.id}", key)),
             gone=f"supplier order {row.id} is {row.status} and no longer takes commands",
+            starting=access.is_live(row),
         )
         return status, await supplier_view(sessions, settings, row.id)
 

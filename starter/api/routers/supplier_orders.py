@@ -63,8 +63,9 @@ async def _command(
         client = await gateway.client()
         handle = client.get_workflow_handle(supplier_order_workflow_id(row.id))
         await guarded(
-            call(handle, update_id(principal, f"{route}:{row.id}", key)),
+            lambda: call(handle, update_id(principal, f"{route}:{row.id}", key)),
             gone=f"supplier order {row.id} is {row.status} and no longer takes commands",
+            starting=access.is_live(row),
         )
         return 200, await customer_view(sessions, settings, row.id)
 
@@ -246,12 +247,13 @@ async def request_after_sale(
         client = await gateway.client()
         handle = client.get_workflow_handle(supplier_order_workflow_id(row.id))
         ref: AfterSaleRef = await guarded(
-            handle.execute_update(
+            lambda: handle.execute_update(
                 SupplierOrderWorkflow.request_after_sale,
                 cmd,
                 id=update_id(principal, f"after-sale:{row.id}", idempotency_key),
             ),
             gone=f"supplier order {row.id} is {row.status} and its after-sales window is over",
+            starting=access.is_live(row),
         )
         async with sessions() as s:
             after_sale = await queries.get_after_sale(s, ref.id)
