@@ -48,6 +48,9 @@ class Policy(BaseModel):
     # How long a closed order keeps listening for late payment events so they are
     # refunded by the order itself rather than by the fallback path.
     late_payment_grace: timedelta = timedelta(days=1)
+    # A supplier order with many scans and commands starts a fresh run (state carried
+    # over) before its history grows large; the server may suggest it sooner.
+    continue_as_new_after_events: int = Field(default=5_000, ge=10)
     default_review_text: str = "The customer did not leave a review in time; rated 5 by default."
     default_review_rating: int = Field(default=5, ge=1, le=5)
     # Postage per physical supplier group; free from the threshold on.

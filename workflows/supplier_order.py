@@ -109,8 +109,11 @@ class SupplierOrderWorkflow:
             await self._drain()
             if rules.finished(self.state, self.policy, workflow.now()):
                 break
-            if workflow.info().is_continue_as_new_suggested():
+            if self._history_is_long():
+                # Hand over to a fresh run once nothing is in flight; messages that
+                # arrived meanwhile are applied first so none is lost in the handover.
                 await workflow.wait_condition(workflow.all_handlers_finished)
+                await self._drain()
                 workflow.continue_as_new(inp.model_copy(update={"state": self.state}))
             deadline, action = self._next_deadline()
             self.changed = False
@@ -128,6 +131,13 @@ class SupplierOrderWorkflow:
         await self._drain()
         return SupplierOrderResult(
             id=self.plan.id, status=self.state.status, close_reason=self.state.close_reason
+        )
+
+    def _history_is_long(self) -> bool:
+        info = workflow.info()
+        return (
+            info.is_continue_as_new_suggested()
+            or info.get_current_history_length() >= self.policy.continue_as_new_after_events
         )
 
     def _next_deadline(self) -> tuple[datetime | None, str]:
