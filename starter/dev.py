@@ -87,8 +87,8 @@ def check_ports_free(ports: Iterable[tuple[int, str]], host: str = "127.0.0.1") 
     raise DevError(
         "cannot start the dev stack:\n"
         + "\n".join(lines)
-        + "\nAnother `make dev` or Temporal server/API may be running: stop it, or see what "
-        "holds the port with `ss -ltnp 'sport = :PORT'`. The API port is ORDERS_API_PORT."
+        + "\nIs another `make dev`, Temporal server or API running? "
+        + f"`ss -ltnp 'sport = :{taken[0][0]}'` shows what holds it."
     )
 
 
