@@ -6,12 +6,26 @@ The scripts live in db/migrations (alembic.ini at the repo root points there too
 
 import asyncio
 from pathlib import Path
+from typing import Any, Literal
 
 from alembic import command
+from alembic.autogenerate.api import AutogenContext
 from alembic.config import Config
 from sqlalchemy.engine import make_url
+from sqlalchemy.types import TypeDecorator
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+
+def render_item(type_: str, obj: Any, autogen_context: AutogenContext) -> str | Literal[False]:
+    """Autogenerate hook: write a TypeDecorator column (db.tables.UTCDateTime) as its SQL type.
+
+    Migration scripts then say `sa.DateTime(timezone=True)` and never import the app's
+    models, which change after the script is written. False: render as usual.
+    """
+    if type_ == "type" and isinstance(obj, TypeDecorator):
+        return f"sa.{obj.impl_instance!r}"
+    return False
 
 
 def alembic_config(url: str) -> Config:

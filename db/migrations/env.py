@@ -16,6 +16,7 @@ from sqlalchemy import pool
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from db.migrate import render_item
 from db.tables import Base
 
 config = context.config
@@ -47,6 +48,7 @@ def _configure(url: str, /, **kwargs: object) -> None:
         # SQLite cannot ALTER most things: later migrations get copy-and-move batches.
         render_as_batch=url.startswith("sqlite"),
         compare_type=True,
+        render_item=render_item,
         **kwargs,  # type: ignore[arg-type]
     )
 

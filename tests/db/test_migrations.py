@@ -12,13 +12,13 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from alembic.autogenerate import compare_metadata
+from alembic.autogenerate import compare_metadata, produce_migrations, render_python_code
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect, text
+from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from db.migrate import downgrade, upgrade, upgrade_async
+from db.migrate import downgrade, render_item, upgrade, upgrade_async
 from db.tables import Base
 from tests.support.postgres import create_database, drop_database
 
@@ -146,3 +146,14 @@ async def test_postgres_upgrade_head_matches_models_and_downgrades(pg_url: str) 
     finally:
         await engine.dispose()
         await drop_database(pg_url, name)
+
+
+def test_autogenerate_writes_plain_sqlalchemy_types() -> None:
+    """Scripts must not import the models (db.tables.UTCDateTime → sa.DateTime(timezone=True))."""
+    engine = create_engine("sqlite://")
+    with engine.connect() as conn:
+        ops = produce_migrations(MigrationContext.configure(conn), Base.metadata)
+    assert ops.upgrade_ops is not None
+    code = render_python_code(ops.upgrade_ops, render_item=render_item)
+    assert "db.tables" not in code
+    assert "sa.DateTime(timezone=True)" in code
