@@ -374,6 +374,11 @@ def make_plan(settings: Settings, var: Path | None = None) -> Plan:
     )
 
 
+def say(text: str) -> None:
+    """Print now, also when stdout is a file or a pipe (`make dev > dev.log`)."""
+    print(text, flush=True)
+
+
 def _rel(path: Path) -> str:
     with contextlib.suppress(ValueError):
         return str(path.relative_to(Path.cwd()))
@@ -436,7 +441,7 @@ def banner(plan: Plan, children: Sequence[Child], timings: dict[str, float]) -> 
 
 
 class Stack:
-    def __init__(self, plan: Plan, seed: bool = True, out: Callable[[str], None] = print) -> None:
+    def __init__(self, plan: Plan, seed: bool = True, out: Callable[[str], None] = say) -> None:
         self.plan = plan
         self.seed = seed
         self.out = out
@@ -575,14 +580,14 @@ async def run(plan: Plan, seed: bool = True) -> int:
             starting.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await starting
-            print("interrupted while starting")
+            say("interrupted while starting")
             return 130
         stopping.cancel()
         starting.result()
         await stack.watch(stop)
         return 0
     except DevError as err:
-        print(f"\nerror: {err}", file=sys.stderr)
+        print(f"\nerror: {err}", file=sys.stderr, flush=True)
         return 1
     finally:
         stack.stop()
