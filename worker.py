@@ -36,6 +36,11 @@ PASSTHROUGH = (
     "activities",
     "db",
     "sqlalchemy",
+    # C extensions must never be re-imported inside the sandbox: a second copy of
+    # their module state crashed asyncpg in the same process.
+    "asyncpg",
+    "aiosqlite",
+    "greenlet",
 )
 
 

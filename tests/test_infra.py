@@ -17,6 +17,7 @@ from temporalio.worker import Worker
 
 from tests.support.postgres import create_database, drop_database
 from tests.support.temporal import DEFAULT_SEARCH_ATTRIBUTES
+from worker import workflow_runner
 
 
 @workflow.defn
@@ -51,7 +52,15 @@ async def test_postgres_extra_database(pg_url: str) -> None:
 
 async def test_time_skipping_sleeps_a_day_fast(ts_env: WorkflowEnvironment) -> None:
     task_queue = f"infra-{uuid.uuid4()}"
-    async with Worker(ts_env.client, task_queue=task_queue, workflows=[SleepADay]):
+    # The project's runner: its passthrough list keeps the sandbox from re-importing the
+    # C-extension DB drivers this module imports (that corrupted asyncpg: a later
+    # connection segfaulted).
+    async with Worker(
+        ts_env.client,
+        task_queue=task_queue,
+        workflows=[SleepADay],
+        workflow_runner=workflow_runner(),
+    ):
         started = time.monotonic()
         result = await ts_env.client.execute_workflow(
             SleepADay.run, "world", id=f"sleep-{uuid.uuid4()}", task_queue=task_queue

@@ -104,7 +104,7 @@ def with_database(url: str, database: str) -> str:
 
 def _dsn(url: str, database: str) -> str:
     """SQLAlchemy URL (postgresql+asyncpg://...) -> plain libpq DSN for asyncpg."""
-    u = make_url(url).set(drivername="postgresql", database=database)
+    u = make_url(url).set(drivername="postgresql", database=database, query={})
     return u.render_as_string(hide_password=False)
 
 
@@ -121,7 +121,7 @@ async def create_database(url_base: str, name: str, *, template: str | None = No
     existing database (e.g. one with migrations already applied) instead of starting empty.
     """
     _check_name(name)
-    conn = await asyncpg.connect(_dsn(url_base, "postgres"))
+    conn = await asyncpg.connect(_dsn(url_base, "postgres"), ssl=False)
     try:
         sql = f'CREATE DATABASE "{name}"'
         if template is not None:
@@ -133,7 +133,7 @@ async def create_database(url_base: str, name: str, *, template: str | None = No
 
 
 async def drop_database(url_base: str, name: str) -> None:
-    conn = await asyncpg.connect(_dsn(url_base, "postgres"))
+    conn = await asyncpg.connect(_dsn(url_base, "postgres"), ssl=False)
     try:
         await conn.execute(f'DROP DATABASE IF EXISTS "{_check_name(name)}" WITH (FORCE)')
     finally:
@@ -183,7 +183,9 @@ def start_postgres() -> Iterator[str]:
         )
         run("pg_ctl", "-D", str(data), "-o", opts, "-l", str(log), "-w", "-t", "60", "start")
         started = True
-        url = f"postgresql+asyncpg://{USER}@127.0.0.1:{port}/{DATABASE}"
+        # No TLS on a loopback test server: asyncpg's default "prefer" first tries an SSL
+        # handshake, which segfaulted in-process after the Temporal tests had run.
+        url = f"postgresql+asyncpg://{USER}@127.0.0.1:{port}/{DATABASE}?ssl=disable"
         create_database_sync(url, DATABASE)
         yield url
     finally:
