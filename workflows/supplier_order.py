@@ -331,9 +331,14 @@ class SupplierOrderWorkflow:
             summary=f"scan {ev.tracking_no}: {ev.status}",
         )
         for p in self.state.packages:
-            if p.tracking_no == ev.tracking_no and (p.located_at is None or ev.at >= p.located_at):
+            if p.tracking_no != ev.tracking_no:
+                continue
+            # Scans can arrive out of order: only a newer one moves the package, except
+            # the delivery scan, which always counts (the same rule as the read model).
+            delivered = ev.status == "delivered"
+            if p.located_at is None or ev.at >= p.located_at or delivered:
                 p.lat, p.lon, p.located_at = ev.lat, ev.lon, ev.at
-                p.delivered = p.delivered or ev.status == "delivered"
+            p.delivered = p.delivered or delivered
 
     # --- cancel and remind -------------------------------------------------------------------
 
