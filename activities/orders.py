@@ -305,7 +305,10 @@ async def _mark_paid(s: AsyncSession, order: Order, p: PaymentParams) -> None:
         await s.scalars(select(SupplierOrder).where(SupplierOrder.order_no == order.order_no))
     ).all()
     for so in sos:
-        so.status = SupplierOrderStatus.PENDING_SHIPMENT
+        if so.status == SupplierOrderStatus.PENDING_PAYMENT:
+            # Only the unpaid state flips: the supplier order workflow may already
+            # have written a later one.
+            so.status = SupplierOrderStatus.PENDING_SHIPMENT
         so.paid_at = p.at
         # The patent's step: one paid order to each supplier's terminal, one paid
         # record per supplier order to the customer's.

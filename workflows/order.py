@@ -4,10 +4,12 @@ import asyncio
 import contextlib
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from temporalio import workflow
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.workflow import ChildWorkflowHandle
 
 with workflow.unsafe.imports_passed_through():
     from activities.orders import OrderActivities
@@ -53,6 +55,10 @@ with workflow.unsafe.imports_passed_through():
     from workflows.supplier_order import SupplierOrderWorkflow
 
 
+# workflow.patched ids: each marks a change of the commands this workflow issues.
+CHILDREN_FIRST = "start-children-before-paid-record"
+
+
 def supplier_order_workflow_id(supplier_order_id: str) -> str:
     return f"order-{supplier_order_id}"
 
@@ -76,6 +82,7 @@ class OrderWorkflow:
         self.inbox: list[PaymentEvent] = []
         self.payments: list[PaymentRecord] = []
         self.children: dict[str, ChildRef] = {}
+        self.child_handles: dict[str, ChildWorkflowHandle[Any, SupplierOrderResult]] = {}
         # Payment processing and customer cancel both decide the order's fate;
         # the lock makes them take turns so a cancel can't slip past a payment.
         self.lock = asyncio.Lock()
@@ -187,8 +194,11 @@ class OrderWorkflow:
 
     async def _follow_supplier_orders(self) -> None:
         assert self.plan is not None
+        if not self.child_handles:  # histories from before CHILDREN_FIRST start them here
+            await self._start_children()
         children = [
-            asyncio.create_task(self._supplier_order(so)) for so in self.plan.supplier_orders
+            asyncio.create_task(self._await_child(so_id, handle))
+            for so_id, handle in self.child_handles.items()
         ]
         while not all(c.done() for c in children):
             await workflow.wait_condition(
@@ -199,7 +209,25 @@ class OrderWorkflow:
             c.result()  # a failed child fails the order loudly rather than hiding it
         self._set_status(order_status((c.status for c in self.children.values()), paid=True))
 
-    async def _supplier_order(self, so: SupplierOrderPlan) -> None:
+    async def _start_children(self) -> None:
+        """Start every supplier order in one workflow task and wait until they exist."""
+        assert self.plan is not None
+        handles = await asyncio.gather(*(self._start_child(so) for so in self.plan.supplier_orders))
+        self.child_handles = {
+            so.id: h for so, h in zip(self.plan.supplier_orders, handles, strict=True)
+        }
+
+    async def _await_child(
+        self, so_id: str, handle: ChildWorkflowHandle[Any, SupplierOrderResult]
+    ) -> None:
+        result = await handle
+        ref = self.children[so_id]
+        ref.status = result.status
+        ref.close_reason = result.close_reason
+
+    async def _start_child(
+        self, so: SupplierOrderPlan
+    ) -> ChildWorkflowHandle[Any, SupplierOrderResult]:
         assert self.plan is not None
         ref = ChildRef(
             id=so.id,
@@ -208,7 +236,7 @@ class OrderWorkflow:
             status=SupplierOrderStatus.PENDING_SHIPMENT,
         )
         self.children[so.id] = ref
-        result: SupplierOrderResult = await workflow.execute_child_workflow(
+        return await workflow.start_child_workflow(
             SupplierOrderWorkflow.run,
             SupplierOrderInput(
                 order_no=self.plan.order_no,
@@ -235,8 +263,6 @@ class OrderWorkflow:
                 + ", ".join(f"{s.product_type} ({len(s.item_ids)})" for s in so.sub_orders)
             ),
         )
-        ref.status = result.status
-        ref.close_reason = result.close_reason
 
     # --- payments --------------------------------------------------------------------
 
@@ -257,6 +283,13 @@ class OrderWorkflow:
             outcome = "late"
         else:
             outcome = "duplicate"
+        if outcome == "applied" and workflow.patched(CHILDREN_FIRST):
+            # The supplier orders exist before the read model says "paid", so whoever
+            # sees a paid supplier order can command it at once. Same workflow tasks
+            # as before: the paid record moves from the task issuing the starts to
+            # the one that learns they started.
+            self.method = ev.method
+            await self._start_children()
         ref = await workflow.execute_local_activity_method(
             OrderActivities.apply_payment,
             PaymentParams(
