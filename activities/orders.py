@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio import activity
 
 from activities.base import DbActivities, log, notify
+from db.mappers import catalog_product, customer_account
 from db.tables import (
     CoinLedger,
     Customer,
@@ -21,34 +22,14 @@ from db.tables import (
 )
 from domain.activity_params import CloseOrderParams, PaymentParams, PlaceOrderParams, RefundRef
 from domain.errors import InsufficientCoins, InsufficientStock, NotFound
-from domain.models import Address, CatalogProduct, CustomerAccount, OrderPlan
+from domain.models import OrderPlan
 from domain.split import build_plan
 from domain.states import (
     CloseReason,
     ItemStatus,
     OrderStatus,
-    ProductKind,
     SupplierOrderStatus,
 )
-
-
-def catalog_product(row: Product) -> CatalogProduct:
-    return CatalogProduct(
-        sku=row.sku,
-        name=row.name,
-        supplier_id=row.supplier_id,
-        product_type=row.product_type,
-        kind=ProductKind(row.kind),
-        price=row.price,
-        on_hand=row.on_hand,
-        reserved=row.reserved,
-        active=row.active,
-    )
-
-
-def customer_account(row: Customer) -> CustomerAccount:
-    address = Address.model_validate(row.default_address) if row.default_address else None
-    return CustomerAccount(id=row.id, coins=row.coins, default_address=address)
 
 
 async def release_unshipped(session: AsyncSession, items: list[OrderItem]) -> None:

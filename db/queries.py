@@ -12,6 +12,7 @@ from decimal import Decimal
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from db.mappers import catalog_product, customer_account
 from db.tables import (
     AfterSale,
     CartLine,
@@ -27,8 +28,8 @@ from db.tables import (
     SubOrder,
     SupplierOrder,
 )
-from domain.models import Address, CatalogProduct, CustomerAccount
-from domain.states import ProductKind, SupplierOrderStatus
+from domain.models import CatalogProduct, CustomerAccount
+from domain.states import SupplierOrderStatus
 
 
 def natural_key(identifier: str) -> tuple[str, int]:
@@ -38,25 +39,6 @@ def natural_key(identifier: str) -> tuple[str, int]:
 
 
 # --- catalog and accounts -----------------------------------------------------------------
-
-
-def catalog_product(row: Product) -> CatalogProduct:
-    return CatalogProduct(
-        sku=row.sku,
-        name=row.name,
-        supplier_id=row.supplier_id,
-        product_type=row.product_type,
-        kind=ProductKind(row.kind),
-        price=row.price,
-        on_hand=row.on_hand,
-        reserved=row.reserved,
-        active=row.active,
-    )
-
-
-def customer_account(row: Customer) -> CustomerAccount:
-    address = Address.model_validate(row.default_address) if row.default_address else None
-    return CustomerAccount(id=row.id, coins=row.coins, default_address=address)
 
 
 async def catalog(s: AsyncSession, skus: Iterable[str]) -> dict[str, CatalogProduct]:

@@ -124,7 +124,7 @@ async def after_sales(shop: Shop) -> None:
             item_id=so.items[0].item_id, qty=1, type=AfterSaleType.RETURN_REFUND, reason="chipped"
         ),
     )
-    aftersale = shop.client.get_workflow_handle_for(AfterSaleWorkflow.run, f"aftersale-{ref.id}")
+    aftersale: WorkflowHandle[Any, Any] = shop.client.get_workflow_handle(f"aftersale-{ref.id}")
     shop.track(aftersale.id)
     await aftersale.execute_update(AfterSaleWorkflow.decide, AfterSaleDecision(approve=True))
     await aftersale.execute_update(

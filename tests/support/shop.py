@@ -150,7 +150,7 @@ class Shop:
 
     async def child(self, so_id: str) -> WorkflowHandle[SupplierOrderWorkflow, Any]:
         """The supplier order workflow, once the parent has started it."""
-        handle = self.client.get_workflow_handle_for(SupplierOrderWorkflow.run, f"order-{so_id}")
+        handle: WorkflowHandle[Any, Any] = self.client.get_workflow_handle(f"order-{so_id}")
 
         async def probe() -> bool:
             try:

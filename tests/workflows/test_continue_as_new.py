@@ -1,8 +1,10 @@
 """A long-lived supplier order continues as new and keeps its whole state."""
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import func, select
+from temporalio.client import WorkflowHandle
 
 from db.tables import TrackingEventRow
 from domain.messages import ConfirmReceipt, TrackingEvent
@@ -21,7 +23,7 @@ async def test_history_limit_continues_as_new_without_losing_state(shop: Shop) -
     first_run = (await child.describe()).run_id
     tracking_no = f"T1-{so.id}"
     start = datetime(2026, 1, 1, tzinfo=UTC)
-    latest = shop.client.get_workflow_handle_for(SupplierOrderWorkflow.run, child.id)
+    latest: WorkflowHandle[Any, Any] = shop.client.get_workflow_handle(child.id)
     for n in range(12):
         await latest.signal(
             SupplierOrderWorkflow.tracking,
