@@ -66,12 +66,15 @@ class AfterSaleWorkflow:
                 timeout_summary="supplier answer deadline (auto-approve)",
             )
         except TimeoutError:
+            # Recorded at the deadline itself, like the supplier order's automatic steps
+            # (the timer fires a few ms after it).
             await self._move(
                 A.APPROVED,
                 Actor.SYSTEM,
                 "",
                 "auto-approved: no answer in time",
                 key=f"{workflow.info().workflow_id}:auto_approve",
+                at=self.approve_deadline,
             )
         if self.status is A.APPROVED and inp.type is AfterSaleType.RETURN_REFUND:
             workflow.set_current_details("Approved; waiting for the customer's return shipment")
@@ -126,13 +129,14 @@ class AfterSaleWorkflow:
         key: str,
         carrier: str | None = None,
         tracking_no: str | None = None,
+        at: datetime | None = None,
     ) -> None:
         await workflow.execute_local_activity_method(
             AfterSaleActivities.update_after_sale,
             AfterSaleUpdateParams(
                 key=key,
                 order_no=self.inp.order_no,
-                at=workflow.now(),
+                at=at or workflow.now(),
                 actor=actor,
                 actor_id=actor_id,
                 after_sale_id=self.inp.id,
