@@ -1,0 +1,1 @@
+"""Load and fault scripts (`make bench`)."""

@@ -1,0 +1,985 @@
+"""Order-lifecycle throughput against empty-workflow throughput, on one dev server, in one run.
+
+    .venv/bin/python -m bench.lifecycle [--orders 300] [--concurrency 50] [--empty 300]
+                                        [--in-memory] [--database-url URL] ...
+
+Phase A runs N empty workflows; phase B runs N full two-supplier order lifecycles (submit by
+update-with-start, payment signal, ship / confirm receipt / review updates on both supplier
+orders, the order's result) with the real worker and a real read model. Both phases use the same
+worker settings and the same bounded concurrency. Printed: both rates, their ratio against the
+target, lifecycle latency, what one lifecycle costs the server (history events per workflow,
+persistence requests, server CPU), and a JSON line with all of it.
+
+The server, the worker and this client share the machine: on 2 cores the Python process (worker +
+driver) and the Temporal server compete for CPU, which the report shows (CPU seconds per unit of
+work for each side).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import dataclasses
+import inspect
+import itertools
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, TypeVar
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import (
+    Client,
+    WithStartWorkflowOperation,
+    WorkflowHandle,
+)
+from temporalio.common import (
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+)
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.service import RPCError, RPCStatusCode
+from temporalio.worker import PollerBehaviorSimpleMaximum, Worker
+
+import worker as order_worker
+from bench.empty import EmptyWorkflow
+from bench.server import DevServer, Usage
+from db.session import create_all, make_engine, make_session_factory
+from db.tables import CoinLedger, Customer, Order, Product, SupplierOrder
+from domain.ids import new_order_no
+from domain.messages import (
+    ConfirmReceipt,
+    GetPlacement,
+    OrderInput,
+    OrderResult,
+    PaymentEvent,
+    Placement,
+    ShipItems,
+    ShipLine,
+    SubmitReview,
+    SupplierOrderResult,
+)
+from domain.models import Address, OrderLine, SubmitOrder, SupplierOrderPlan
+from domain.policy import Policy
+from domain.states import OrderStatus, SupplierOrderStatus
+from workflows.common import CUSTOMER_ID, ORDER_NO, ORDER_STATUS
+from workflows.order import OrderWorkflow, supplier_order_workflow_id
+from workflows.supplier_order import SupplierOrderWorkflow
+
+TARGET_RATIO_PCT = 12.0
+SUPPLIERS = ("bs1", "bs2")
+PRODUCTS_PER_SUPPLIER = 8
+CUSTOMERS = 64
+HOME = Address(
+    name="Bench Customer",
+    phone="13800000000",
+    region="Shanghai",
+    address="1 Century Ave",
+    lat=31.2304,
+    lon=121.4737,
+)
+T = TypeVar("T")
+
+
+# --- worker settings -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WorkerSettings:
+    """The knobs tuned by the benchmark; the same values drive both phases."""
+
+    max_concurrent_workflow_tasks: int = 100
+    max_concurrent_activities: int = 100
+    workflow_task_pollers: int | None = None  # SDK default: 5
+    activity_task_pollers: int | None = None  # SDK default: 5
+    max_cached_workflows: int | None = None  # SDK default: 1000 (the sticky cache)
+    nonsticky_to_sticky_poll_ratio: float | None = None  # SDK default: 0.2
+
+    def extras(self) -> dict[str, Any]:
+        """Worker options that `worker.build_worker` does not (yet) take."""
+        out: dict[str, Any] = {}
+        if self.workflow_task_pollers is not None:
+            out["workflow_task_poller_behavior"] = PollerBehaviorSimpleMaximum(
+                self.workflow_task_pollers
+            )
+        if self.activity_task_pollers is not None:
+            out["activity_task_poller_behavior"] = PollerBehaviorSimpleMaximum(
+                self.activity_task_pollers
+            )
+        if self.max_cached_workflows is not None:
+            out["max_cached_workflows"] = self.max_cached_workflows
+        if self.nonsticky_to_sticky_poll_ratio is not None:
+            out["nonsticky_to_sticky_poll_ratio"] = self.nonsticky_to_sticky_poll_ratio
+        return out
+
+
+def empty_worker(client: Client, task_queue: str, ws: WorkerSettings) -> Worker:
+    """Phase A's worker: the production workflow runner and the same settings as phase B."""
+    return Worker(
+        client,
+        task_queue=task_queue,
+        workflows=[EmptyWorkflow],
+        workflow_runner=order_worker.workflow_runner(),
+        max_concurrent_workflow_tasks=ws.max_concurrent_workflow_tasks,
+        **ws.extras(),
+    )
+
+
+def lifecycle_worker(
+    client: Client,
+    task_queue: str,
+    sessions: async_sessionmaker[AsyncSession],
+    ws: WorkerSettings,
+) -> tuple[Worker, str]:
+    """Phase B's worker: `worker.build_worker`, unless a knob it does not take is set.
+
+    Then the same parts (WORKFLOWS, activities_for, workflow_runner) are assembled here with the
+    extra options; the second value says which way the worker was built.
+    """
+    extras = ws.extras()
+    params = inspect.signature(order_worker.build_worker).parameters
+    takes_kwargs = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    if takes_kwargs or set(extras) <= set(params):
+        w = order_worker.build_worker(
+            client,
+            task_queue,
+            sessions,
+            max_concurrent_workflow_tasks=ws.max_concurrent_workflow_tasks,
+            max_concurrent_activities=ws.max_concurrent_activities,
+            **extras,
+        )
+        return w, "worker.build_worker"
+    w = Worker(
+        client,
+        task_queue=task_queue,
+        workflows=list(order_worker.WORKFLOWS),
+        activities=order_worker.activities_for(sessions),
+        workflow_runner=order_worker.workflow_runner(),
+        max_concurrent_workflow_tasks=ws.max_concurrent_workflow_tasks,
+        max_concurrent_activities=ws.max_concurrent_activities,
+        max_concurrent_local_activities=ws.max_concurrent_activities,
+        **extras,
+    )
+    return w, "build_worker parts + " + ",".join(sorted(extras))
+
+
+# --- load driver ------------------------------------------------------------------------
+
+
+@dataclass
+class Run:
+    """What one phase measured."""
+
+    name: str
+    done: int = 0
+    elapsed_s: float = 0.0
+    latencies_s: list[float] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    server: Usage = field(default_factory=Usage)
+    client_cpu_s: float = 0.0
+    machine_cpu_s: float = 0.0  # every process on the machine, ours included
+    not_found_retries: int = 0  # phase B: ship updates sent before the child existed
+    db_polls: int = 0  # phase B: read-model queries of the paid-watch
+
+    @property
+    def rate(self) -> float:
+        return self.done / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+    def cores(self) -> tuple[float, float, float]:
+        """Average cores used during the phase by the server, this process, everything else."""
+        wall = max(self.elapsed_s, 1e-9)
+        other = max(self.machine_cpu_s - self.server.cpu_s - self.client_cpu_s, 0.0)
+        return self.server.cpu_s / wall, self.client_cpu_s / wall, other / wall
+
+    @staticmethod
+    def merge(name: str, runs: Sequence[Run]) -> Run:
+        """Several rounds as one: rate = all completed / all measured time."""
+        out = Run(name)
+        for r in runs:
+            out.done += r.done
+            out.elapsed_s += r.elapsed_s
+            out.latencies_s += r.latencies_s
+            out.errors += r.errors
+            out.server = out.server + r.server
+            out.client_cpu_s += r.client_cpu_s
+            out.machine_cpu_s += r.machine_cpu_s
+            out.not_found_retries += r.not_found_retries
+            out.db_polls += r.db_polls
+        return out
+
+    def pct(self, q: float) -> float:
+        if not self.latencies_s:
+            return 0.0
+        xs = sorted(self.latencies_s)
+        return xs[min(len(xs) - 1, max(0, math.ceil(q / 100 * len(xs)) - 1))]
+
+
+async def drive(n: int, concurrency: int, one: Callable[[int], Awaitable[None]], run: Run) -> None:
+    """Run `one(i)` for i in 0..n-1 with at most `concurrency` in flight; time it into `run`."""
+    counter = itertools.count()
+
+    async def lane() -> None:
+        while (i := next(counter)) < n:
+            t0 = time.perf_counter()
+            try:
+                await one(i)
+            except Exception as err:
+                run.errors.append(f"#{i}: {type(err).__name__}: {err}")
+                continue
+            run.latencies_s.append(time.perf_counter() - t0)
+            run.done += 1
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(lane() for _ in range(max(1, min(concurrency, n)))))
+    run.elapsed_s = time.perf_counter() - t0
+
+
+# The server's Prometheus reporter publishes its counters about once a second: give it time
+# before and after a phase so its requests are counted in that phase and no other.
+METRICS_SETTLE_S = 1.5
+
+
+def machine_busy_s() -> float:
+    """CPU seconds all processes of the machine have used so far (Linux /proc/stat)."""
+    try:
+        with open("/proc/stat") as f:
+            ticks = [int(x) for x in f.readline().split()[1:]]
+    except OSError:
+        return 0.0
+    idle = ticks[3] + (ticks[4] if len(ticks) > 4 else 0)
+    return (sum(ticks[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+@contextlib.asynccontextmanager
+async def measured(server: DevServer, run: Run, settle_s: float) -> AsyncIterator[None]:
+    await asyncio.sleep(settle_s)
+    before, cpu0, busy0 = server.usage(), time.process_time(), machine_busy_s()
+    yield
+    run.client_cpu_s = time.process_time() - cpu0
+    run.machine_cpu_s = machine_busy_s() - busy0
+    cpu_s = server.cpu_seconds() - before.cpu_s
+    await asyncio.sleep(settle_s)
+    run.server = server.usage() - before
+    run.server.cpu_s = cpu_s  # CPU of the phase itself, without the settling pause
+
+
+# --- phase A: empty workflows ----------------------------------------------------------------
+
+
+async def phase_empty(
+    client: Client,
+    server: DevServer,
+    n: int,
+    concurrency: int,
+    ws: WorkerSettings,
+    warmup: int = 10,
+    eager: bool = False,
+    settle_s: float = METRICS_SETTLE_S,
+) -> tuple[Run, str]:
+    """N empty workflows, start to result; returns the run and one workflow id for its history."""
+    tag = uuid.uuid4().hex[:8]
+    task_queue = f"bench-empty-{tag}"
+
+    async def one(i: int) -> None:
+        await client.execute_workflow(
+            EmptyWorkflow.run,
+            id=f"bench-empty-{tag}-{i}",
+            task_queue=task_queue,
+            request_eager_start=eager,
+        )
+
+    run = Run("empty")
+    async with empty_worker(client, task_queue, ws):
+        warm = Run("warmup")
+        await drive(warmup, concurrency, lambda i: one(-1 - i), warm)
+        if warm.errors:
+            raise RuntimeError(f"empty warm-up failed: {warm.errors[0]}")
+        async with measured(server, run, settle_s):
+            await drive(n, concurrency, one, run)
+    return run, f"bench-empty-{tag}-0"
+
+
+# --- phase B: order lifecycles ------------------------------------------------------------
+
+
+@dataclass
+class Shop:
+    """The read model the lifecycles run against, and the ids that were seeded into it.
+
+    `sessions` is the application's (db.session.make_engine), used by the worker. The driver
+    reads through `reads`, a plain engine on the same URL: on SQLite the application's engine
+    opens every transaction with BEGIN IMMEDIATE (the write lock), and a poller holding the
+    write lock every few milliseconds would slow the activities it is waiting for.
+    """
+
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    reader: AsyncEngine
+    reads: async_sessionmaker[AsyncSession]
+    tag: str
+
+    def sku(self, supplier: str, k: int) -> str:
+        return f"{self.tag}-{supplier}-{k}"
+
+    def customer(self, k: int) -> str:
+        return f"{self.tag}-c{k}"
+
+    async def seed(self) -> None:
+        """Two suppliers' products with stock that never runs out, customers with coins."""
+        at = datetime.now(UTC)
+        async with self.sessions() as s, s.begin():
+            for supplier in SUPPLIERS:
+                for k in range(PRODUCTS_PER_SUPPLIER):
+                    s.add(
+                        Product(
+                            sku=self.sku(supplier, k),
+                            name=f"Bench product {supplier}/{k}",
+                            supplier_id=supplier,
+                            product_type=("tea", "cups")[k % 2],
+                            kind="physical",
+                            price=Decimal("20.00") + k,
+                            on_hand=1_000_000_000,
+                            reserved=0,
+                            active=True,
+                        )
+                    )
+            for k in range(CUSTOMERS):
+                cid = self.customer(k)
+                coins = Decimal("1000000.00")
+                s.add(
+                    Customer(
+                        id=cid, name=cid, coins=coins, default_address=HOME.model_dump(mode="json")
+                    )
+                )
+                s.add(CoinLedger(customer_id=cid, delta=coins, reason="seed", order_no=None, at=at))
+
+    def request(self, i: int) -> SubmitOrder:
+        """Order i: one product of each supplier (rotating), a few coins, default address."""
+        return SubmitOrder(
+            customer_id=self.customer(i % CUSTOMERS),
+            lines=[
+                OrderLine(sku=self.sku(sup, (i + j) % PRODUCTS_PER_SUPPLIER), qty=1 + i % 2)
+                for j, sup in enumerate(SUPPLIERS)
+            ],
+            coins=Decimal("1.00"),
+        )
+
+    async def finished(self, order_nos: Sequence[str]) -> int:
+        n = 0
+        for chunk in range(0, len(order_nos), 500):
+            async with self.sessions() as s:
+                n += int(
+                    await s.scalar(
+                        select(func.count())
+                        .select_from(Order)
+                        .where(
+                            Order.order_no.in_(order_nos[chunk : chunk + 500]),
+                            Order.status == OrderStatus.FINISHED.value,
+                        )
+                    )
+                    or 0
+                )
+        return n
+
+
+class PaidWatch:
+    """Resolves "supplier order X is paid" from the read model, one query per tick for all.
+
+    The driver, like the API, learns that a supplier order exists from the read model, not by
+    asking Temporal: a polling `describe()` per supplier order would itself be server load.
+    """
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], tick_s: float = 0.02) -> None:
+        self.sessions = sessions
+        self.tick_s = tick_s
+        self.waiting: dict[str, asyncio.Future[None]] = {}
+        self.queries = 0
+        self._task: asyncio.Task[None] | None = None
+
+    async def paid(self, supplier_order_id: str) -> None:
+        fut = self.waiting.get(supplier_order_id)
+        if fut is None:
+            fut = asyncio.get_running_loop().create_future()
+            self.waiting[supplier_order_id] = fut
+        await fut
+
+    async def __aenter__(self) -> PaidWatch:
+        self._task = asyncio.create_task(self._loop())
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.tick_s)
+            ids = [k for k, f in self.waiting.items() if not f.done()]
+            if not ids:
+                continue
+            self.queries += 1
+            try:
+                async with self.sessions() as s:
+                    rows = await s.scalars(
+                        select(SupplierOrder.id).where(
+                            SupplierOrder.id.in_(ids),
+                            SupplierOrder.status != SupplierOrderStatus.PENDING_PAYMENT.value,
+                        )
+                    )
+                    paid = list(rows.all())
+            except Exception as err:  # a busy read model: try again next tick
+                print(f"  (paid-watch query failed: {err})", file=sys.stderr)
+                continue
+            for so_id in paid:
+                fut = self.waiting.pop(so_id)
+                if not fut.done():
+                    fut.set_result(None)
+
+
+@dataclass
+class Lifecycles:
+    client: Client
+    task_queue: str
+    shop: Shop
+    watch: PaidWatch
+    eager: bool = False
+    order_nos: list[str] = field(default_factory=list)
+    not_found_retries: int = 0
+
+    async def submit(self, order_no: str, req: SubmitOrder) -> Placement:
+        inp = OrderInput(
+            order_no=order_no, request=req, policy=Policy(after_sales_window=timedelta(0))
+        )
+        wf_id = f"order-{order_no}"
+        attrs = TypedSearchAttributes(
+            [
+                SearchAttributePair(ORDER_NO, order_no),
+                SearchAttributePair(CUSTOMER_ID, req.customer_id),
+                SearchAttributePair(ORDER_STATUS, OrderStatus.PENDING_PAYMENT.value),
+            ]
+        )
+        if self.eager:
+            # Experiment: eager start (the first workflow task comes back in the start
+            # response) followed by the placement update as a second call.
+            handle = await self.client.start_workflow(
+                OrderWorkflow.run,
+                inp,
+                id=wf_id,
+                task_queue=self.task_queue,
+                search_attributes=attrs,
+                request_eager_start=True,
+            )
+            return await handle.execute_update(OrderWorkflow.placement, GetPlacement())
+        result: Placement = await self.client.execute_update_with_start_workflow(
+            OrderWorkflow.placement,
+            GetPlacement(),
+            start_workflow_operation=WithStartWorkflowOperation(
+                OrderWorkflow.run,
+                inp,
+                id=wf_id,
+                task_queue=self.task_queue,
+                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+                search_attributes=attrs,
+            ),
+        )
+        return result
+
+    async def supplier_side(self, so: SupplierOrderPlan) -> None:
+        await self.watch.paid(so.id)
+        handle: WorkflowHandle[SupplierOrderWorkflow, SupplierOrderResult] = (
+            self.client.get_workflow_handle_for(
+                SupplierOrderWorkflow.run, supplier_order_workflow_id(so.id)
+            )
+        )
+        ship = ShipItems(
+            carrier="sf",
+            tracking_no=f"T{so.id}",
+            items=[ShipLine(item_id=i.item_id, qty=i.qty) for i in so.items],
+        )
+        # The row turns paid inside the parent's workflow task; the child is started when that
+        # task completes, a few milliseconds later.
+        await self._retry_not_found(lambda: handle.execute_update(SupplierOrderWorkflow.ship, ship))
+        await handle.execute_update(SupplierOrderWorkflow.confirm_receipt, ConfirmReceipt())
+        await handle.execute_update(
+            SupplierOrderWorkflow.review, SubmitReview(rating=5, text="Arrived well packed.")
+        )
+
+    async def _retry_not_found(self, call: Callable[[], Awaitable[T]], tries: int = 100) -> T:
+        """Retry while the workflow does not exist yet, backing off (each miss is a server call)."""
+        delay = 0.02
+        for attempt in itertools.count():
+            try:
+                return await call()
+            except RPCError as err:
+                if err.status is not RPCStatusCode.NOT_FOUND or attempt >= tries:
+                    raise
+                self.not_found_retries += 1
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 0.2)
+        raise AssertionError("unreachable")
+
+    async def one(self, i: int) -> None:
+        order_no = new_order_no()
+        self.order_nos.append(order_no)
+        placement = await self.submit(order_no, self.shop.request(i))
+        handle: WorkflowHandle[OrderWorkflow, OrderResult] = self.client.get_workflow_handle_for(
+            OrderWorkflow.run, f"order-{order_no}"
+        )
+        await handle.signal(
+            OrderWorkflow.payment,
+            PaymentEvent(
+                event_id=f"pay-{order_no}", status="succeeded", amount=placement.plan.payable
+            ),
+        )
+        await asyncio.gather(*(self.supplier_side(so) for so in placement.plan.supplier_orders))
+        result = await handle.result()
+        if result.status is not OrderStatus.FINISHED:
+            raise RuntimeError(f"order {order_no} ended {result.status} ({result.close_reason})")
+
+
+async def open_shop(database_url: str | None, workdir: Path, pool_size: int | None = None) -> Shop:
+    url = database_url or f"sqlite+aiosqlite:///{workdir / 'orders.db'}"
+    pool: dict[str, Any] = {} if pool_size is None else {"pool_size": pool_size, "max_overflow": 0}
+    engine = make_engine(url, **pool)
+    await create_all(engine)
+    reader = create_async_engine(url, pool_size=2, max_overflow=0)
+    shop = Shop(
+        engine,
+        make_session_factory(engine),
+        reader,
+        make_session_factory(reader),
+        tag=f"b{uuid.uuid4().hex[:6]}",
+    )
+    await shop.seed()
+    return shop
+
+
+async def phase_lifecycle(
+    client: Client,
+    server: DevServer,
+    shop: Shop,
+    n: int,
+    concurrency: int,
+    ws: WorkerSettings,
+    warmup: int = 5,
+    eager: bool = False,
+    settle_s: float = METRICS_SETTLE_S,
+) -> tuple[Run, str, str]:
+    """N full lifecycles; returns the run, the worker's provenance and one order number."""
+    task_queue = f"bench-orders-{shop.tag}-{uuid.uuid4().hex[:4]}"
+    w, built = lifecycle_worker(client, task_queue, shop.sessions, ws)
+    run = Run("lifecycle")
+    async with w, PaidWatch(shop.reads) as watch:
+        warm_lc = Lifecycles(client, task_queue, shop, watch, eager)
+        warm = Run("warmup")
+        await drive(warmup, concurrency, lambda i: warm_lc.one(10_000_000 + i), warm)
+        if warm.errors:
+            raise RuntimeError(f"lifecycle warm-up failed: {warm.errors[0]}")
+        lc = Lifecycles(client, task_queue, shop, watch, eager)
+        async with measured(server, run, settle_s):
+            await drive(n, concurrency, lc.one, run)
+        finished = await shop.finished(lc.order_nos)
+        if finished != run.done:
+            run.errors.append(
+                f"read model: {finished} of {run.done} completed orders are FINISHED in orders"
+            )
+        sample = lc.order_nos[0] if lc.order_nos else ""
+        run.not_found_retries = lc.not_found_retries
+        run.db_polls = watch.queries
+    return run, built, sample
+
+
+# --- history breakdown ----------------------------------------------------------------------
+
+COUNTED = {
+    "events": None,
+    "workflow_tasks": EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED,
+    "activities": EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED,
+    "local_activities": EventType.EVENT_TYPE_MARKER_RECORDED,
+    "timers": EventType.EVENT_TYPE_TIMER_STARTED,
+    "timers_cancelled": EventType.EVENT_TYPE_TIMER_CANCELED,
+    "children": EventType.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED,
+    "updates": EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED,
+    "signals": EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED,
+    "search_attr_upserts": EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES,
+    "properties_modified": EventType.EVENT_TYPE_WORKFLOW_PROPERTIES_MODIFIED,
+}
+
+
+async def history_counts(client: Client, workflow_id: str) -> dict[str, int]:
+    history = await client.get_workflow_handle(workflow_id).fetch_history()
+    kinds = Counter(e.event_type for e in history.events)
+    out = {"events": len(history.events)}
+    for name, kind in COUNTED.items():
+        if kind is not None:
+            out[name] = kinds.get(kind, 0)
+    return out
+
+
+async def breakdown(
+    client: Client, empty_id: str, order_no: str, shop: Shop
+) -> dict[str, dict[str, int]]:
+    """Event counts of one empty workflow and of one lifecycle's three workflows."""
+    rows: dict[str, dict[str, int]] = {}
+    if empty_id:
+        rows["empty"] = await history_counts(client, empty_id)
+    if not order_no:
+        return rows
+    rows["order"] = await history_counts(client, f"order-{order_no}")
+    async with shop.sessions() as s:
+        so_ids = list(
+            (
+                await s.scalars(
+                    select(SupplierOrder.id)
+                    .where(SupplierOrder.order_no == order_no)
+                    .order_by(SupplierOrder.id)
+                )
+            ).all()
+        )
+    for k, so_id in enumerate(so_ids, 1):
+        rows[f"supplier_order_{k}"] = await history_counts(
+            client, supplier_order_workflow_id(so_id)
+        )
+    total: Counter[str] = Counter()
+    for name, counts in rows.items():
+        if name != "empty":
+            total.update(counts)
+    rows["lifecycle_total"] = dict(total)
+    return rows
+
+
+# --- report ------------------------------------------------------------------------------
+
+
+# Persistence operations that write a workflow's state (each is one database transaction).
+EXECUTION_WRITES = (
+    "CreateWorkflowExecution",
+    "UpdateWorkflowExecution",
+    "ConflictResolveWorkflowExecution",
+    "SetWorkflowExecution",
+)
+
+
+def per_unit(u: Usage, n: int) -> dict[str, float]:
+    n = max(n, 1)
+    return {
+        "server_cpu_ms": 1000 * u.cpu_s / n,
+        "persistence_requests": u.persistence_total / n,
+        "execution_writes": sum(u.persistence[k] for k in EXECUTION_WRITES) / n,
+        "visibility_requests": sum(u.visibility.values()) / n,
+        "frontend_requests": sum(u.api.values()) / n,
+    }
+
+
+def top(c: Counter[str], n: int, k: int = 8) -> str:
+    return ", ".join(f"{op} {v / max(n, 1):.1f}" for op, v in c.most_common(k))
+
+
+# Above this many cores used by other processes during a phase, the figures are flagged.
+NOISY_OTHER_CORES = 0.2
+
+
+def report(
+    args: argparse.Namespace,
+    ws: WorkerSettings,
+    built: str,
+    a_rounds: Sequence[Run],
+    b_rounds: Sequence[Run],
+    hist: dict[str, dict[str, int]],
+) -> dict[str, Any]:
+    a, b = Run.merge("empty", a_rounds), Run.merge("lifecycle", b_rounds)
+    ratio = 100 * b.rate / a.rate if a.rate else 0.0
+    rounds = [
+        {
+            "empty_wf_per_s": round(ra.rate, 2),
+            "lifecycles_per_s": round(rb.rate, 3),
+            "ratio_pct": round(100 * rb.rate / ra.rate, 2) if ra.rate else 0.0,
+            "other_cores": [round(ra.cores()[2], 2), round(rb.cores()[2], 2)],
+        }
+        for ra, rb in zip(a_rounds, b_rounds, strict=True)
+    ]
+    storage = "in-memory" if args.in_memory else "SQLite file"
+    db = "PostgreSQL" if args.database_url else "SQLite file"
+    print()
+    print(f"Temporal dev server ({storage}), read model on {db}, {os.cpu_count()} CPUs shared by")
+    print("the server, the worker and this driver (one Python process for worker + driver).")
+    print(f"code {code_version()}; worker: {built}; {ws}")
+    print()
+    if len(rounds) > 1:
+        for k, r in enumerate(rounds, 1):
+            print(
+                f"round {k}: A {r['empty_wf_per_s']:7.2f} wf/s, B {r['lifecycles_per_s']:6.2f} "
+                f"lifecycles/s, ratio {r['ratio_pct']:5.1f} % (other load {r['other_cores']})"
+            )
+        print("all rounds:")
+    print(f"A  empty workflows : {a.done:5d} in {a.elapsed_s:6.1f}s = {a.rate:7.2f} wf/s")
+    print(f"B  order lifecycles: {b.done:5d} in {b.elapsed_s:6.1f}s = {b.rate:7.2f} lifecycles/s")
+    verdict = "meets" if ratio >= TARGET_RATIO_PCT else "misses"
+    print(f"   ratio B/A       : {ratio:6.1f} %  (target >= {TARGET_RATIO_PCT:.0f} %: {verdict})")
+    print(
+        f"   lifecycle latency p50 {1000 * b.pct(50):.0f} ms, p95 {1000 * b.pct(95):.0f} ms, "
+        f"max {1000 * max(b.latencies_s, default=0):.0f} ms"
+    )
+    print(f"   empty latency     p50 {1000 * a.pct(50):.0f} ms, p95 {1000 * a.pct(95):.0f} ms")
+    print()
+    cols = list(COUNTED)
+    print("History of one run, per workflow:")
+    print(f"  {'':18s}" + "".join(f"{c[:11]:>12s}" for c in cols))
+    for name, counts in hist.items():
+        print(f"  {name:18s}" + "".join(f"{counts.get(c, 0):12d}" for c in cols))
+    print()
+    ua, ub = per_unit(a.server, a.done), per_unit(b.server, b.done)
+    print("Server cost per unit (metrics endpoint and /proc):")
+    print(
+        f"  {'':12s}{'cpu ms':>10s}{'persist':>10s}{'wf writes':>10s}{'visib.':>10s}"
+        f"{'frontend':>10s}{'py cpu ms':>11s}"
+    )
+    for label, u, run in (("empty wf", ua, a), ("lifecycle", ub, b)):
+        py = 1000 * run.client_cpu_s / max(run.done, 1)
+        print(
+            f"  {label:12s}{u['server_cpu_ms']:10.1f}{u['persistence_requests']:10.1f}"
+            f"{u['execution_writes']:10.1f}{u['visibility_requests']:10.1f}"
+            f"{u['frontend_requests']:10.1f}{py:11.1f}"
+        )
+    if a.done and b.done:
+
+        def x(key: str) -> str:
+            return f"x{ub[key] / max(ua[key], 1e-9):.1f}"
+
+        print(
+            f"  lifecycle/empty: server CPU {x('server_cpu_ms')}, persistence "
+            f"{x('persistence_requests')}, workflow writes {x('execution_writes')}, "
+            f"visibility {x('visibility_requests')}"
+        )
+
+    for label, run in (("A", a), ("B", b)):
+        srv, py, other = run.cores()
+        print(
+            f"  cores busy in {label}: server {srv:.2f} + python {py:.2f} + other processes "
+            f"{other:.2f} of {os.cpu_count()}"
+        )
+    noisy = max(a.cores()[2], b.cores()[2])
+    if noisy > NOISY_OTHER_CORES:
+        print(
+            f"  WARNING: other processes used up to {noisy:.2f} cores during the phases; "
+            "these figures are not comparable with a quiet machine's"
+        )
+    print(f"  persistence ops per lifecycle: {top(b.server.persistence, b.done)}")
+    print(f"  frontend calls per lifecycle : {top(b.server.api, b.done)}")
+    print(f"  driver: {b.not_found_retries} not-found retries, {b.db_polls} read-model polls")
+    for run in (a, b):
+        for err in run.errors[:5]:
+            print(f"  ERROR {run.name}: {err}")
+    return {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "code": code_version(),
+        "server_storage": "memory" if args.in_memory else "sqlite",
+        "read_model": "postgresql" if args.database_url else "sqlite",
+        "cpus": os.cpu_count(),
+        "orders": args.orders,
+        "empty": args.empty,
+        "rounds": rounds,
+        "concurrency": args.concurrency,
+        "eager_start": args.eager_start,
+        "dynamic_config": list(args.dynamic_config),
+        "sqlite_pragma": list(args.sqlite_pragma),
+        "db_pool_size": args.db_pool_size,
+        "worker": {"built": built, **dataclasses.asdict(ws)},
+        "empty_wf_per_s": round(a.rate, 2),
+        "lifecycles_per_s": round(b.rate, 3),
+        "ratio_pct": round(ratio, 2),
+        "target_pct": TARGET_RATIO_PCT,
+        "lifecycle_p50_ms": round(1000 * b.pct(50), 1),
+        "lifecycle_p95_ms": round(1000 * b.pct(95), 1),
+        "empty_p50_ms": round(1000 * a.pct(50), 1),
+        "empty_p95_ms": round(1000 * a.pct(95), 1),
+        "history": hist,
+        "server_per_empty": {k: round(v, 2) for k, v in ua.items()},
+        "server_per_lifecycle": {k: round(v, 2) for k, v in ub.items()},
+        "other_cores_busy": {"empty": round(a.cores()[2], 2), "lifecycle": round(b.cores()[2], 2)},
+        "python_cpu_ms_per_empty": round(1000 * a.client_cpu_s / max(a.done, 1), 2),
+        "python_cpu_ms_per_lifecycle": round(1000 * b.client_cpu_s / max(b.done, 1), 2),
+        "persistence_per_empty": {
+            k: round(v / max(a.done, 1), 2) for k, v in a.server.persistence.most_common()
+        },
+        "persistence_per_lifecycle": {
+            k: round(v / max(b.done, 1), 2) for k, v in b.server.persistence.most_common()
+        },
+        "errors": len(a.errors) + len(b.errors),
+    }
+
+
+# --- main ------------------------------------------------------------------------------------
+
+
+def code_version() -> str:
+    """Commit of the code under test (with "+dirty" for uncommitted changes), or "unknown"."""
+    root = Path(__file__).resolve().parent.parent
+    try:
+        head = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return head + ("+dirty" if dirty else "")
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        prog="python -m bench.lifecycle", description=__doc__.split("\n")[0]
+    )
+    p.add_argument("--orders", type=int, default=300, help="lifecycles in phase B (default 300)")
+    p.add_argument("--empty", type=int, default=300, help="empty workflows in phase A (300)")
+    p.add_argument("--concurrency", type=int, default=50, help="in flight, both phases (50)")
+    p.add_argument("--in-memory", action="store_true", help="server without --db-filename")
+    p.add_argument("--database-url", help="read model URL (default: SQLite file in a temp dir)")
+    p.add_argument("--wft-slots", type=int, default=100, help="max_concurrent_workflow_tasks")
+    p.add_argument("--activity-slots", type=int, default=100, help="max_concurrent_activities")
+    p.add_argument("--wft-pollers", type=int, help="workflow task pollers (SDK default 5)")
+    p.add_argument("--activity-pollers", type=int, help="activity task pollers (SDK default 5)")
+    p.add_argument("--cache", type=int, help="max_cached_workflows (SDK default 1000)")
+    p.add_argument("--sticky-ratio", type=float, help="nonsticky_to_sticky_poll_ratio (0.2)")
+    p.add_argument(
+        "--eager-start",
+        action="store_true",
+        help="experiment: eager workflow start (phase B: start + placement update, not UwS)",
+    )
+    p.add_argument(
+        "--dynamic-config",
+        action="append",
+        default=[],
+        metavar="KEY=JSON",
+        help="passed to the server as --dynamic-config-value (repeatable)",
+    )
+    p.add_argument(
+        "--sqlite-pragma",
+        action="append",
+        default=[],
+        metavar="PRAGMA=VALUE",
+        help="experiment: passed to the server as --sqlite-pragma (repeatable)",
+    )
+    p.add_argument(
+        "--db-pool-size",
+        type=int,
+        help="experiment: read-model pool size for the worker (default: the app's engine)",
+    )
+    p.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="repeat A then B this many times on the same server; rates pool all rounds (1)",
+    )
+    p.add_argument(
+        "--settle",
+        type=float,
+        default=METRICS_SETTLE_S,
+        help="seconds to let the server publish its metrics around each phase (1.5)",
+    )
+    p.add_argument("--skip-empty", action="store_true", help="phase B only (ratio reads 0)")
+    p.add_argument("--keep", action="store_true", help="keep the temp dir (server db, logs)")
+    return p.parse_args(argv)
+
+
+async def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    ws = WorkerSettings(
+        max_concurrent_workflow_tasks=args.wft_slots,
+        max_concurrent_activities=args.activity_slots,
+        workflow_task_pollers=args.wft_pollers,
+        activity_task_pollers=args.activity_pollers,
+        max_cached_workflows=args.cache,
+        nonsticky_to_sticky_poll_ratio=args.sticky_ratio,
+    )
+    tmp = Path(tempfile.mkdtemp(prefix="bench-lifecycle-"))
+    try:
+        async with DevServer(
+            in_memory=args.in_memory,
+            dynamic_config=args.dynamic_config,
+            extra_args=[a for kv in args.sqlite_pragma for a in ("--sqlite-pragma", kv)],
+            workdir=tmp,
+        ) as server:
+            print(
+                f"server {server.address} ({'in-memory' if args.in_memory else tmp / 'bench.db'})"
+            )
+            client = await Client.connect(server.address, data_converter=pydantic_data_converter)
+            shop = await open_shop(args.database_url, tmp, args.db_pool_size)
+            a_rounds: list[Run] = []
+            b_rounds: list[Run] = []
+            try:
+                for k in range(1, args.rounds + 1):
+                    if args.skip_empty:
+                        a, empty_id = Run("empty"), ""
+                    else:
+                        print(f"{k}/A: {args.empty} empty workflows, {args.concurrency} in flight")
+                        a, empty_id = await phase_empty(
+                            client,
+                            server,
+                            args.empty,
+                            args.concurrency,
+                            ws,
+                            eager=args.eager_start,
+                            settle_s=args.settle,
+                        )
+                    print(f"{k}/B: {args.orders} lifecycles, {args.concurrency} in flight")
+                    b, built, sample = await phase_lifecycle(
+                        client,
+                        server,
+                        shop,
+                        args.orders,
+                        args.concurrency,
+                        ws,
+                        eager=args.eager_start,
+                        settle_s=args.settle,
+                    )
+                    a_rounds.append(a)
+                    b_rounds.append(b)
+                hist = await breakdown(client, empty_id, sample, shop)
+            finally:
+                await shop.engine.dispose()
+                await shop.reader.dispose()
+        out = report(args, ws, built, a_rounds, b_rounds, hist)
+        print(json.dumps(out, sort_keys=True))
+        return 1 if out["errors"] else 0
+    finally:
+        if args.keep:
+            print(f"kept {tmp}")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main()))
