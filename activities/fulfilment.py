@@ -1,5 +1,6 @@
 """Supplier-order activities: shipping, tracking, receipt, reviews, cancel, reminders."""
 
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import select, update
@@ -32,7 +33,8 @@ from domain.activity_params import (
     TrackingParams,
 )
 from domain.errors import NotFound
-from domain.states import Actor, SupplierOrderStatus, item_status
+from domain.money import prorate
+from domain.states import Actor, ItemStatus, SupplierOrderStatus, item_status
 from domain.supplier_rules import VIRTUAL_METHOD
 
 
@@ -41,6 +43,69 @@ async def _supplier_order(s: AsyncSession, so_id: str) -> SupplierOrder:
     if so is None:
         raise NotFound(f"unknown supplier order {so_id!r}")
     return so
+
+
+async def _close_undelivered(
+    s: AsyncSession, p: ReceiptParams, so: SupplierOrder, items: list[OrderItem]
+) -> RefundRef:
+    """Refund the unshipped units of `items` (shares cumulative over refunded_qty, as
+    after-sales refunds are) and close the lines, releasing their reserved stock."""
+    order = await s.get(Order, p.order_no)
+    assert order is not None
+    amount = coins = Decimal("0")
+    closed: dict[str, int] = {}
+    for item in items:
+        before, after = item.refunded_qty, item.refunded_qty + item.qty - item.shipped_qty
+        paid = item.line_total - item.coin_share
+        amount += prorate(paid, after, item.qty) - prorate(paid, before, item.qty)
+        coins += prorate(item.coin_share, after, item.qty) - prorate(
+            item.coin_share, before, item.qty
+        )
+        item.refunded_qty = after
+        closed[item.id] = item.qty - item.shipped_qty
+    await release_unshipped(s, items)
+    await return_coins(s, order, coins, "undelivered_refund", p.at)
+    ref = RefundRef(amount=amount, coins=coins)
+    if amount > 0:
+        ref.refund_id = f"refund:{so.id}:undelivered"
+        s.add(
+            Refund(
+                id=ref.refund_id,
+                order_no=p.order_no,
+                supplier_order_id=so.id,
+                amount=amount,
+                coins=coins,
+                method=order.payment_method or "card",
+                reason="undelivered",
+                created_at=p.at,
+            )
+        )
+    log(
+        s,
+        p.order_no,
+        "undelivered_closed",
+        p.at,
+        p.actor,
+        p.actor_id,
+        so.id,
+        items=closed,
+        amount=str(amount),
+        coins=str(coins),
+    )
+    for side, who in (("customer", so.customer_id), ("supplier", so.supplier_id)):
+        notify(
+            s,
+            f"{p.key}:undelivered:{side}",
+            side,
+            who,
+            "undelivered_closed",
+            p.order_no,
+            f"{so.id}: receipt confirmed automatically with items never shipped; they are"
+            f" closed and {amount} and {coins} coins refunded.",
+            p.at,
+            so.id,
+        )
+    return ref
 
 
 class FulfilmentActivities(DbActivities):
@@ -267,8 +332,11 @@ class FulfilmentActivities(DbActivities):
         await self.once(p.key, "move_deadline", p.at, work)
 
     @activity.defn
-    async def record_receipt(self, p: ReceiptParams) -> None:
-        async def work(s: AsyncSession) -> None:
+    async def record_receipt(self, p: ReceiptParams) -> RefundRef | None:
+        """Received. Lines still unshipped (auto-confirm only) close: stock released,
+        their money and coins refunded; the refund, if any, is returned to be paid."""
+
+        async def work(s: AsyncSession) -> dict[str, Any] | None:
             so = await _supplier_order(s, p.supplier_order_id)
             so.status = SupplierOrderStatus.PENDING_REVIEW
             so.received_at = p.at
@@ -276,9 +344,18 @@ class FulfilmentActivities(DbActivities):
             so.auto_review_at = p.auto_review_at
             action = "receipt_auto_confirmed" if p.auto else "receipt_confirmed"
             log(s, p.order_no, action, p.at, p.actor, p.actor_id, so.id)
-            return None
+            items = (
+                await s.scalars(select(OrderItem).where(OrderItem.supplier_order_id == so.id))
+            ).all()
+            undelivered = [
+                i for i in items if i.status != ItemStatus.CLOSED and i.shipped_qty < i.qty
+            ]
+            if not undelivered:
+                return None
+            return (await _close_undelivered(s, p, so, undelivered)).model_dump(mode="json")
 
-        await self.once(p.key, "record_receipt", p.at, work)
+        result = await self.once(p.key, "record_receipt", p.at, work)
+        return RefundRef.model_validate(result) if result else None
 
     @activity.defn
     async def record_reviews(self, p: ReviewParams) -> None:

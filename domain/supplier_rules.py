@@ -195,6 +195,11 @@ def check_confirm(state: SupplierOrderState) -> None:
 
 
 def apply_receipt(state: SupplierOrderState, now: datetime) -> None:
+    # Only auto-confirm can find lines still unshipped (confirm is refused then): what
+    # has not shipped by receipt never will, so those lines close and are refunded.
+    for item in state.items.values():
+        if item.shipped_qty < item.qty:
+            item.closed = True
     state.received_at = now
     state.paused_at = None
     set_status(state, S.PENDING_REVIEW)

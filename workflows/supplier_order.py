@@ -425,7 +425,9 @@ class SupplierOrderWorkflow:
         review_at = rules.auto_review_at(new, self.policy)
         assert review_at is not None
         key = f"{workflow.info().workflow_id}:auto_confirm" if auto else update_key("confirm")
-        await workflow.execute_local_activity_method(
+        # Lines unshipped at auto-confirm are closed and refunded by the activity; its
+        # result is recorded, so histories from before it returned one replay as None.
+        ref = await workflow.execute_local_activity_method(
             FulfilmentActivities.record_receipt,
             self._params(
                 ReceiptParams,
@@ -440,6 +442,8 @@ class SupplierOrderWorkflow:
             retry_policy=DB_RETRY,
             summary="auto-confirm receipt" if auto else "confirm receipt",
         )
+        if ref is not None and ref.refund_id:
+            self.refunds.append(ref.refund_id)
         self._adopt(new)
 
     @workflow.update

@@ -17,12 +17,14 @@ from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 
 from db.tables import (
+    Customer,
     Notification,
     OrderItem,
     OrderLog,
     Package,
     PackageItem,
     Product,
+    Refund,
     Review,
     TrackingEventRow,
 )
@@ -40,6 +42,7 @@ from domain.messages import (
     TrackingEvent,
 )
 from domain.models import Address
+from domain.money import prorate
 from domain.policy import Policy
 from tests.support.invariants import check_invariants
 from tests.support.shop import Shop, eventually
@@ -576,6 +579,75 @@ async def test_extend_receipt_once_moves_auto_confirm(shop: Shop) -> None:
     await refused(
         child.execute_update(SupplierOrderWorkflow.extend_receipt, ExtendReceipt()), "invalid_state"
     )
+    await check_invariants(shop.sessions)
+
+
+# --- auto-confirm with items never shipped ---------------------------------------------------
+
+
+async def test_auto_confirm_closes_and_refunds_what_never_shipped(shop: Shop) -> None:
+    policy = Policy()
+    handle, placement = await shop.paid_order(
+        [("tea-green", 2), ("pot-clay", 1)], coins="10.00", policy=policy
+    )
+    so_id = sid(placement, "s1")
+    plan = placement.plan.supplier_order(so_id)
+    tea, pot = (next(i for i in plan.items if i.sku == sku) for sku in ("tea-green", "pot-clay"))
+    child = await shop.child(so_id)
+    await ship(child, "P1", {tea.item_id: 1})  # the rest never ships
+    async with shop.sessions() as s:
+        coins_before = (await s.get(Customer, "alice")).coins  # type: ignore[union-attr]
+
+    await shop.skip(policy.auto_confirm_after + timedelta(hours=1))
+    s1 = await snap(child)
+    assert s1.status == "PENDING_REVIEW"
+    assert {(i.sku, i.shipped_qty, i.status) for i in s1.items} == {
+        ("tea-green", 1, "CLOSED"),
+        ("pot-clay", 0, "CLOSED"),
+    }
+
+    async def settled() -> Refund | None:
+        async with shop.sessions() as s:
+            r = await s.get(Refund, f"refund:{so_id}:undelivered")
+            return r if r is not None and r.status == "succeeded" else None
+
+    refund = await eventually(settled, what="refund of the undelivered items")
+    # One of two teas and the pot: their money and coins, to the cent.
+    assert refund.amount == prorate(tea.money_paid, 1, 2) + pot.money_paid
+    assert refund.coins == prorate(tea.coin_share, 1, 2) + pot.coin_share
+    assert refund.reason == "undelivered"
+    db_items = await items_by_id(shop, so_id)
+    assert {(i.sku, i.status, i.refunded_qty) for i in db_items.values()} == {
+        ("tea-green", "CLOSED", 1),
+        ("pot-clay", "CLOSED", 1),
+    }
+    assert await product(shop, "tea-green") == (99, 0)
+    assert await product(shop, "pot-clay") == (20, 0)
+    async with shop.sessions() as s:
+        assert (await s.get(Customer, "alice")).coins == coins_before + refund.coins  # type: ignore[union-attr]
+    (entry,) = await rows(
+        shop, OrderLog, OrderLog.supplier_order_id == so_id, OrderLog.action == "undelivered_closed"
+    )
+    assert entry.detail["items"] == {tea.item_id: 1, pot.item_id: 1}
+    told = await rows(
+        shop,
+        Notification,
+        Notification.supplier_order_id == so_id,
+        Notification.kind == "undelivered_closed",
+    )
+    assert sorted(n.recipient_type for n in told) == ["customer", "supplier"]
+    # What the supplier order keeps is the shipped tea's money and the postage's.
+    kept = (tea.money_paid - prorate(tea.money_paid, 1, 2)) + (
+        plan.postage - plan.postage_coin_share
+    )
+    assert plan.payable == kept + refund.amount
+    await check_invariants(shop.sessions)
+
+    # The order then runs its course: auto-review, after-sales window, finished.
+    result = await handle.result()
+    assert result.status == "FINISHED"
+    order = await shop.order_row(placement.order_no)
+    assert order is not None and order.refunded == refund.amount
     await check_invariants(shop.sessions)
 
 
