@@ -16,7 +16,7 @@ from domain.activity_params import (
 )
 from domain.errors import NotFound
 from domain.money import prorate
-from domain.states import AfterSaleStatus
+from domain.states import Actor, AfterSaleStatus
 
 # Who hears about each step: the other side of the conversation.
 _TELL = {
@@ -104,8 +104,11 @@ class AfterSaleActivities(DbActivities):
                 after_sale_id=row.id,
                 note=p.note,
             )
-            side = _TELL.get(p.status)
-            if side:
+            sides = [_TELL[p.status]] if p.status in _TELL else []
+            if p.actor is Actor.SYSTEM and "supplier" not in sides:
+                # Decided by the platform on the supplier's behalf: they hear it too.
+                sides.append("supplier")
+            for side in sides:
                 notify(
                     s,
                     f"{row.id}:{p.status.lower()}:{side}",

@@ -217,6 +217,13 @@ async def test_shipping_refusals_change_nothing(shop: Shop) -> None:
     other_child = await shop.child(sid(other, "s2"))
     await ship(other_child, "SHARED-1", {cup: 1})
     await refused(ship(child, "SHARED-1", {green: 1}), "conflict")
+    await refused(
+        child.execute_update(
+            SupplierOrderWorkflow.edit_tracking,
+            EditTracking(tracking_no="P1", new_tracking_no="SHARED-1"),
+        ),
+        "conflict",
+    )
 
     after = await snap(child)
     assert after == before
