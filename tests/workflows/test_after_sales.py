@@ -515,6 +515,8 @@ async def live_shop(
         await shop.close()
 
 
+# Real seconds go by here, and the lifecycle does not depend on the database engine.
+@pytest.mark.parametrize("sessions", ["sqlite"], indirect=True)
 async def test_a_request_open_past_the_window_holds_the_order_until_it_ends(
     live_shop: Shop,
 ) -> None:
