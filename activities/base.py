@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.exceptions import ApplicationError
 
+from db.session import write_session
 from db.tables import IdempotencyKey, Notification, Order, OrderLog, SupplierOrder
 from domain.errors import Conflict, DomainError
 from domain.states import OrderStatus, SupplierOrderStatus, order_status
@@ -32,7 +33,7 @@ class DbActivities:
 
     async def once(self, key: str, scope: str, at: datetime, work: Work) -> dict[str, Any] | None:
         try:
-            async with self.sessions() as session, session.begin():
+            async with write_session(self.sessions) as session:
                 done = await session.get(IdempotencyKey, key)
                 if done is not None:
                     return done.result

@@ -7,6 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
 from activities.base import domain_failure
+from db.session import write_session
 from db.tables import Order, Refund
 from domain.activity_params import IssueRefundParams
 from domain.errors import NotFound
@@ -47,7 +48,7 @@ class PaymentActivities:
         # The provider call sits outside the transaction (it may be slow); its own
         # idempotency on refund_id makes the retry after a crash here safe.
         ref = await self.provider.refund(p.refund_id, method, amount)
-        async with self.sessions() as s, s.begin():
+        async with write_session(self.sessions) as s:
             refund = await s.get(Refund, p.refund_id)
             assert refund is not None
             if refund.status != "succeeded":

@@ -21,6 +21,7 @@ from sqlalchemy import Insert
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from db.session import write_session
 from db.tables import CoinLedger, Customer, Product
 from domain.models import Address
 from domain.states import ProductKind
@@ -163,7 +164,7 @@ async def seed_demo(sessions: async_sessionmaker[AsyncSession]) -> SeedResult:
     """Upsert the demo catalog and customers (see the module docstring)."""
     now = datetime.now(UTC)
     created: list[str] = []
-    async with sessions() as s, s.begin():
+    async with write_session(sessions) as s:
         for p in PRODUCTS:
             catalog = {
                 "name": p.name,

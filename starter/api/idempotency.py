@@ -28,6 +28,7 @@ from sqlalchemy import delete, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from db.session import write_session
 from db.tables import IdempotencyKey
 from domain.errors import DomainError
 from starter.api.errors import ApiError
@@ -60,7 +61,7 @@ async def _reserve(
     sessions: async_sessionmaker[AsyncSession], key: str, scope: str, digest: str, seed: Any
 ) -> bool:
     try:
-        async with sessions() as s, s.begin():
+        async with write_session(sessions) as s:
             s.add(
                 IdempotencyKey(
                     key=key,
@@ -78,7 +79,7 @@ async def _reserve(
 async def _finish(
     sessions: async_sessionmaker[AsyncSession], key: str, seed: Any, status: int, body: Any
 ) -> None:
-    async with sessions() as s, s.begin():
+    async with write_session(sessions) as s:
         await s.execute(
             update(IdempotencyKey)
             .where(IdempotencyKey.key == key, IdempotencyKey.status_code.is_(None))
@@ -87,7 +88,7 @@ async def _finish(
 
 
 async def _release(sessions: async_sessionmaker[AsyncSession], key: str, retry: bool) -> None:
-    async with sessions() as s, s.begin():
+    async with write_session(sessions) as s:
         if retry:
             row = await s.get(IdempotencyKey, key)
             if row is not None and row.status_code is None:

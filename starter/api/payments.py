@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.service import RPCError, RPCStatusCode
 
 from db import queries
+from db.session import write_session
 from db.tables import OrderLog, Payment
 from domain.errors import Conflict, NotFound
 from domain.messages import PaymentEvent
@@ -59,7 +60,7 @@ async def record_unmatched(
 ) -> None:
     now = datetime.now(UTC)
     try:
-        async with sessions() as s, s.begin():
+        async with write_session(sessions) as s:
             s.add(
                 Payment(
                     event_id=event.event_id,

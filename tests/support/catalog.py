@@ -5,6 +5,7 @@ from decimal import Decimal
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from db.session import write_session
 from db.tables import CoinLedger, Customer, Product
 from domain.models import Address
 
@@ -38,7 +39,7 @@ async def seed(
     with_address: bool = True,
 ) -> None:
     customers = customers if customers is not None else {"alice": Decimal("100.00")}
-    async with sessions() as s, s.begin():
+    async with write_session(sessions) as s:
         for sku, name, supplier, ptype, kind, price, on_hand in PRODUCTS:
             s.add(
                 Product(

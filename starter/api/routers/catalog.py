@@ -8,6 +8,7 @@ from fastapi import APIRouter, Path, Response
 from sqlalchemy.exc import IntegrityError
 
 from db import queries
+from db.session import write_session
 from db.tables import CoinLedger, Customer, Product
 from domain.errors import Conflict, NotFound
 from starter.api import views
@@ -42,7 +43,7 @@ async def put_product(
 ) -> ProductOut:
     now = datetime.now(UTC)
     try:
-        async with sessions() as s, s.begin():
+        async with write_session(sessions) as s:
             row = await s.get(Product, sku, with_for_update=True)
             if row is None:
                 row = Product(sku=sku, reserved=0)
@@ -94,7 +95,7 @@ async def put_customer(
     now = datetime.now(UTC)
     given = body.model_fields_set
     try:
-        async with sessions() as s, s.begin():
+        async with write_session(sessions) as s:
             row = await s.get(Customer, customer_id, with_for_update=True)
             if row is None:
                 row = Customer(id=customer_id, name="", coins=Decimal("0.00"))

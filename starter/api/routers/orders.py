@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from db import queries
+from db.session import write_session
 from db.tables import CartLine
 from domain.errors import Conflict, InvalidInput, InvalidState, NotFound
 from domain.ids import new_order_no
@@ -361,7 +362,7 @@ async def buy_again(
 ) -> JSONResponse:
     async def work(_: dict[str, Any]) -> tuple[int, BaseModel]:
         now = datetime.now(UTC)
-        async with sessions() as s, s.begin():
+        async with write_session(sessions) as s:
             await access.order_for(s, principal, order_no)
             items = await queries.order_items(s, order_no)
             wanted: dict[str, int] = {}
