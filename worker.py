@@ -19,6 +19,7 @@ from activities.orders import OrderActivities
 from activities.payments import FakePaymentProvider, PaymentActivities, PaymentProvider
 from db.session import make_engine, make_session_factory
 from settings import Settings, get_settings
+from shutdown import exit_now
 from workflows.after_sale import AfterSaleWorkflow
 from workflows.order import OrderWorkflow
 from workflows.supplier_order import SupplierOrderWorkflow
@@ -138,3 +139,4 @@ async def main() -> None:
 
 if __name__ == "__main__":
     asyncio.run(main())
+    exit_now(0)

@@ -15,7 +15,6 @@ import argparse
 import asyncio
 import json
 import signal
-import sys
 from collections.abc import Sequence
 
 from temporalio.client import Client
@@ -23,6 +22,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 
 from bench.lifecycle import WorkerSettings, empty_worker, lifecycle_worker
 from db.session import make_engine, make_session_factory
+from shutdown import exit_now
 
 
 async def main(argv: Sequence[str] | None = None) -> int:
@@ -58,4 +58,4 @@ async def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(asyncio.run(main()))
+    exit_now(asyncio.run(main()))
