@@ -9,7 +9,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: venv test lint fmt dev bench clean lock pg-bin
+.PHONY: venv test lint fmt dev bench bytecode clean lock pg-bin
 
 venv: $(STAMP)
 
@@ -56,10 +56,16 @@ fmt: venv
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-dev: venv
+# The workflow sandbox re-imports each workflow's module for every new run; without bytecode
+# caches (PYTHONDONTWRITEBYTECODE, a fresh checkout) that means compiling its source each time:
+# about 15 % of the worker's CPU in the benchmark. Compile once up front.
+bytecode: venv
+	$(BIN)/python -m compileall -q workflows domain activities db > /dev/null
+
+dev: venv bytecode
 	$(BIN)/orders dev
 
-bench: venv
+bench: venv bytecode
 	$(BIN)/python -m bench.lifecycle
 
 clean:

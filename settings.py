@@ -51,6 +51,12 @@ class Settings(BaseSettings):
     after_sale_auto_approve_after: Duration = Field(
         default=timedelta(days=2), alias="ORDERS_AFTER_SALE_AUTO_APPROVE_AFTER"
     )
+    after_sale_return_within: Duration = Field(
+        default=timedelta(days=7), alias="ORDERS_AFTER_SALE_RETURN_WITHIN"
+    )
+    after_sale_receive_within: Duration = Field(
+        default=timedelta(days=10), alias="ORDERS_AFTER_SALE_RECEIVE_WITHIN"
+    )
     late_payment_grace: Duration = Field(
         default=timedelta(days=1), alias="ORDERS_LATE_PAYMENT_GRACE"
     )
@@ -73,6 +79,8 @@ class Settings(BaseSettings):
             remind_interval=self.remind_interval,
             receipt_extension=self.receipt_extension,
             after_sale_auto_approve_after=self.after_sale_auto_approve_after,
+            after_sale_return_within=self.after_sale_return_within,
+            after_sale_receive_within=self.after_sale_receive_within,
             late_payment_grace=self.late_payment_grace,
         )
 

@@ -105,9 +105,9 @@ class AfterSaleActivities(DbActivities):
                 note=p.note,
             )
             sides = [_TELL[p.status]] if p.status in _TELL else []
-            if p.actor is Actor.SYSTEM and "supplier" not in sides:
-                # Decided by the platform on the supplier's behalf: they hear it too.
-                sides.append("supplier")
+            if p.actor is Actor.SYSTEM:
+                # Decided by the platform at a deadline, not by either side: both hear it.
+                sides = ["customer", "supplier"]
             for side in sides:
                 notify(
                     s,

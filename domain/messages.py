@@ -324,3 +324,5 @@ class AfterSaleSnapshot(Model):
     refund_amount: Decimal | None = None
     refund_coins: Decimal | None = None
     approve_deadline: datetime | None = None
+    return_deadline: datetime | None = None  # ship back by then, or the request closes
+    receive_deadline: datetime | None = None  # confirm the parcel by then, or it is refunded

@@ -45,6 +45,11 @@ class Policy(BaseModel):
     # How long a supplier has to answer an after-sales request before it is
     # approved for them (the platform sides with the customer by default).
     after_sale_auto_approve_after: timedelta = timedelta(days=2)
+    # An approved return: the customer ships it back within this or the request closes;
+    # once shipped back, the supplier confirms the parcel within this or it counts as
+    # received and the refund is paid (neither side can hold a request open forever).
+    after_sale_return_within: timedelta = timedelta(days=7)
+    after_sale_receive_within: timedelta = timedelta(days=10)
     # How long a closed order keeps listening for late payment events so they are
     # refunded by the order itself rather than by the fallback path.
     late_payment_grace: timedelta = timedelta(days=1)

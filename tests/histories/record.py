@@ -1,4 +1,6 @@
-"""Record workflow histories for the replay tests: `python -m tests.histories.record`.
+"""Record workflow histories for the replay tests: `python -m tests.histories.record [NAME...]`.
+
+NAME picks scenarios (functions below) to re-record; none records them all.
 
 Runs representative scenarios on the time-skipping server with the real worker
 and a throwaway SQLite read model, and writes each workflow's history as JSON
@@ -9,6 +11,7 @@ otherwise guard the change with `workflow.patched` and keep the old histories.
 import asyncio
 import contextlib
 import json
+import sys
 import tempfile
 import uuid
 from collections.abc import Awaitable, Callable
@@ -138,6 +141,26 @@ async def after_sales(shop: Shop) -> None:
     await save(child, "supplier_order_with_after_sale")
 
 
+async def after_sale_deadlines(shop: Shop) -> None:
+    """An approved return never shipped back: closed by the system at its deadline."""
+    _, placement = await shop.paid_order([("plate-blue", 1)])
+    so = placement.plan.supplier_orders[0]
+    child = await shop.child(so.id)
+    await shop.ship_all(child, placement, so.id)
+    ref = await child.execute_update(
+        SupplierOrderWorkflow.request_after_sale,
+        RequestAfterSale(
+            item_id=so.items[0].item_id, qty=1, type=AfterSaleType.RETURN_REFUND, reason="wrong"
+        ),
+    )
+    aftersale: WorkflowHandle[Any, Any] = shop.client.get_workflow_handle(f"aftersale-{ref.id}")
+    shop.track(aftersale.id)
+    await aftersale.execute_update(AfterSaleWorkflow.decide, AfterSaleDecision(approve=True))
+    await shop.skip(Policy().after_sale_return_within + timedelta(hours=1))
+    await aftersale.result()
+    await save(aftersale, "after_sale_return_expired")
+
+
 async def rejected(shop: Shop) -> None:
     handle = await shop.start([("nope", 1)])
     from domain.messages import GetPlacement
@@ -152,11 +175,16 @@ SCENARIOS: list[Callable[[Shop], Awaitable[None]]] = [
     lifecycle,
     timeout_and_cancels,
     after_sales,
+    after_sale_deadlines,
     rejected,
 ]
 
 
-async def main() -> None:
+async def main(names: list[str]) -> None:
+    unknown = set(names) - {s.__name__ for s in SCENARIOS}
+    if unknown:
+        raise SystemExit(f"unknown scenario(s): {', '.join(sorted(unknown))}")
+    chosen = [s for s in SCENARIOS if not names or s.__name__ in names]
     env = await start_time_skipping_env()
     with tempfile.TemporaryDirectory() as tmp:
         engine = make_engine(f"sqlite+aiosqlite:///{tmp}/record.db")
@@ -166,7 +194,7 @@ async def main() -> None:
         task_queue = f"record-{uuid.uuid4().hex[:6]}"
         async with build_worker(env.client, task_queue, sessions):
             shop = Shop(env, sessions, task_queue)
-            for scenario in SCENARIOS:
+            for scenario in chosen:
                 await scenario(shop)
             await shop.close()
         await engine.dispose()
@@ -174,4 +202,4 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    asyncio.run(main(sys.argv[1:]))

@@ -502,6 +502,78 @@ async def test_return_refund_goes_approve_ship_back_receive_refund(shop: Shop) -
     await check_invariants(shop.sessions)
 
 
+async def test_an_approved_return_never_shipped_back_closes_at_its_deadline(shop: Shop) -> None:
+    policy = Policy()
+    placement, child = await shipped_order(shop, [("plate-blue", 2)], "s2", policy=policy)
+    so_id = sid(placement, "s2")
+    line = placement.plan.supplier_order(so_id).items[0]
+    ref, handle = await open_request(shop, child, request(line.item_id, 2, RETURN_REFUND))
+    approved = await handle.execute_update(
+        AfterSaleWorkflow.decide, AfterSaleDecision(approve=True, actor_id="s2")
+    )
+    assert approved.return_deadline is not None
+    assert (await snap(child)).deadlines.auto_confirm_at is None  # paused while open
+
+    await shop.skip(policy.after_sale_return_within - timedelta(hours=1))
+    assert (await handle.query(AfterSaleWorkflow.snapshot)).status == "APPROVED"
+    await shop.skip(timedelta(hours=2))
+    done = await handle.result()
+    assert done.status == "CANCELLED" and done.refund_amount is None
+    s = await ended(child, ref.id, "CANCELLED")
+    assert s.deadlines.auto_confirm_at is not None  # the pause is over
+    (row,) = await rows(shop, AfterSale, AfterSale.id == ref.id)
+    assert (row.status, row.updated_at) == ("CANCELLED", approved.return_deadline)
+    assert await rows(shop, Refund) == []
+    (closed,) = await rows(shop, OrderLog, OrderLog.action == "after_sale_cancelled")
+    assert closed.actor == "system" and "not shipped in time" in closed.detail["note"]
+    # Closed by the platform: both sides hear it, once.
+    assert await notes(shop, ref.id, "customer") == ["after_sale_approved", "after_sale_cancelled"]
+    assert await notes(shop, ref.id, "supplier") == ["after_sale_requested", "after_sale_cancelled"]
+    # The request has ended for good; the item is free for a new request.
+    assert (await handle.describe()).status is WorkflowExecutionStatus.COMPLETED
+    again, h2 = await open_request(shop, child, request(line.item_id, 2))
+    await h2.execute_update(AfterSaleWorkflow.cancel, CancelAfterSale())
+    await ended(child, again.id, "CANCELLED")
+    await settle(child)
+    await assert_money_per_supplier_order(shop, placement)
+    await check_invariants(shop.sessions)
+
+
+async def test_a_return_the_supplier_never_confirms_is_refunded_at_its_deadline(
+    shop: Shop,
+) -> None:
+    policy = Policy()
+    placement, child = await shipped_order(shop, [("plate-blue", 2)], "s2", policy=policy)
+    so_id = sid(placement, "s2")
+    line = placement.plan.supplier_order(so_id).items[0]
+    ref, handle = await open_request(shop, child, request(line.item_id, 2, RETURN_REFUND))
+    await handle.execute_update(AfterSaleWorkflow.decide, AfterSaleDecision(approve=True))
+    await shop.skip(timedelta(days=6))  # shipped back a day before the return deadline
+    sent = await handle.execute_update(
+        AfterSaleWorkflow.return_shipment, ReturnShipment(carrier="yto", tracking_no="R-2")
+    )
+    assert sent.receive_deadline is not None
+
+    await shop.skip(policy.after_sale_receive_within - timedelta(hours=1))
+    assert (await handle.query(AfterSaleWorkflow.snapshot)).status == "RETURN_SHIPPED"
+    await shop.skip(timedelta(hours=2))
+    done = await refunded(handle)
+    assert done.refund_amount == line.money_paid
+    await ended(child, ref.id, "REFUNDED")
+    (refund,) = await rows(shop, Refund)
+    assert (refund.after_sale_id, refund.amount, refund.status) == (
+        ref.id,
+        line.money_paid,
+        "succeeded",
+    )
+    (paid_back,) = await rows(shop, OrderLog, OrderLog.action == "after_sale_refunded")
+    assert paid_back.actor == "system" and paid_back.at == sent.receive_deadline
+    assert (await handle.describe()).status is WorkflowExecutionStatus.COMPLETED
+    await settle(child)
+    await assert_money_per_supplier_order(shop, placement)
+    await check_invariants(shop.sessions)
+
+
 @pytest.fixture
 async def live_shop(
     dev_env: WorkflowEnvironment, sessions: async_sessionmaker[AsyncSession]
@@ -625,7 +697,8 @@ async def test_reject_or_withdraw_gives_the_quantity_back(shop: Shop) -> None:
 
 
 async def test_open_requests_pause_auto_confirm_and_the_pause_shifts_it(shop: Shop) -> None:
-    policy = Policy()
+    # Returns may take their time here: this scenario is about the pause, not return deadlines.
+    policy = Policy(after_sale_return_within=timedelta(days=30))
     placement, child = await shipped_order(
         shop, [("tea-green", 1), ("pot-clay", 1)], "s1", policy=policy
     )
