@@ -18,6 +18,10 @@ def _speeds(value: Any) -> Any:
     return json.loads(value) if isinstance(value, str) else value
 
 
+DEV_JWT_SECRET = "dev-jwt-secret-change-me-before-deploying"
+DEV_WEBHOOK_SECRET = "dev-webhook-secret-change-me-before-deploying"
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore")
 
@@ -31,10 +35,10 @@ class Settings(BaseSettings):
     task_queue: str = Field(default="orders", alias="ORDERS_TASK_QUEUE")
     api_host: str = Field(default="127.0.0.1", alias="ORDERS_API_HOST")
     api_port: int = Field(default=8000, alias="ORDERS_API_PORT")
-    jwt_secret: str = Field(default="dev-jwt-secret-change-me", alias="ORDERS_JWT_SECRET")
-    webhook_secret: str = Field(
-        default="dev-webhook-secret-change-me", alias="ORDERS_WEBHOOK_SECRET"
-    )
+    # Development defaults, long enough for HS256 (RFC 7518 asks for >= 32 bytes); the API
+    # logs a warning while either is in use. Deployments set their own.
+    jwt_secret: str = Field(default=DEV_JWT_SECRET, alias="ORDERS_JWT_SECRET")
+    webhook_secret: str = Field(default=DEV_WEBHOOK_SECRET, alias="ORDERS_WEBHOOK_SECRET")
 
     payment_timeout: Duration = Field(default=timedelta(minutes=30), alias="ORDERS_PAYMENT_TIMEOUT")
     auto_confirm_after: Duration = Field(

@@ -5,6 +5,7 @@ signals (DESIGN.md §4, §6). The Temporal client connects lazily, so the API
 comes up, and serves reads, while Temporal is still starting or down.
 """
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -12,7 +13,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from db.session import make_engine, make_session_factory
-from settings import Settings, get_settings
+from settings import DEV_JWT_SECRET, DEV_WEBHOOK_SECRET, Settings, get_settings
 from starter.api import errors
 from starter.api.routers import (
     admin,
@@ -85,4 +86,9 @@ def create_app(
 def serve(settings: Settings | None = None) -> None:
     """Run the API with uvicorn on ORDERS_API_HOST:ORDERS_API_PORT."""
     settings = settings or get_settings()
+    if settings.jwt_secret == DEV_JWT_SECRET or settings.webhook_secret == DEV_WEBHOOK_SECRET:
+        logging.getLogger(__name__).warning(
+            "ORDERS_JWT_SECRET / ORDERS_WEBHOOK_SECRET are the development defaults: "
+            "anyone can mint tokens and sign webhooks; set your own outside development"
+        )
     uvicorn.run(create_app(settings), host=settings.api_host, port=settings.api_port)
