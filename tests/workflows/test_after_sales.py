@@ -28,11 +28,9 @@ from db.tables import (
     AfterSale,
     Customer,
     Notification,
-    Order,
     OrderItem,
     OrderLog,
     Refund,
-    SupplierOrder,
 )
 from domain.messages import (
     AfterSaleDecision,
@@ -52,7 +50,7 @@ from domain.messages import (
 from domain.money import prorate
 from domain.policy import Policy
 from domain.states import AfterSaleType
-from tests.support.invariants import check_invariants
+from tests.support.invariants import assert_money_per_supplier_order, check_invariants
 from tests.support.shop import Shop, eventually
 from worker import build_worker
 from workflows.after_sale import AfterSaleWorkflow
@@ -172,47 +170,6 @@ async def coins(shop: Shop) -> Decimal:
         c = await s.get(Customer, "alice")
         assert c is not None
         return c.coins
-
-
-async def assert_money_per_supplier_order(shop: Shop, placement: Placement) -> None:
-    """paid == kept + refunded for each supplier order, to the cent.
-
-    What a supplier order keeps is the money part of every unit not refunded plus the
-    money part of its postage; after-sales refunds give back exactly the rest.
-    """
-    async with shop.sessions() as s:
-        order = await s.get(Order, placement.order_no)
-        assert order is not None
-        paid_total = Decimal(0)
-        for plan in placement.plan.supplier_orders:
-            so = await s.get(SupplierOrder, plan.id)
-            assert so is not None and so.payable == plan.payable
-            refunds = (
-                await s.scalars(select(Refund).where(Refund.supplier_order_id == so.id))
-            ).all()
-            assert all(r.status == "succeeded" for r in refunds)
-            items = (
-                await s.scalars(select(OrderItem).where(OrderItem.supplier_order_id == so.id))
-            ).all()
-            refunded = sum((r.amount for r in refunds), Decimal(0))
-            back_coins = sum((r.coins for r in refunds), Decimal(0))
-            if so.status == "CLOSED":
-                kept = Decimal(0)
-            else:
-                kept = sum(
-                    (
-                        (i.line_total - i.coin_share)
-                        - prorate(i.line_total - i.coin_share, i.refunded_qty, i.qty)
-                        for i in items
-                    ),
-                    Decimal(0),
-                ) + (plan.postage - plan.postage_coin_share)
-                assert back_coins == sum(
-                    (prorate(i.coin_share, i.refunded_qty, i.qty) for i in items), Decimal(0)
-                )
-            assert so.payable == kept + refunded, f"{so.id}: {so.payable} != {kept} + {refunded}"
-            paid_total += so.payable
-        assert order.paid == paid_total
 
 
 # --- who may ask, and for what ---------------------------------------------------------

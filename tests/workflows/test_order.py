@@ -1,15 +1,16 @@
 """OrderWorkflow rules (DESIGN.md §3) on the time-skipping server, on SQLite and PostgreSQL.
 
-Every scenario ends with the read-model invariants (stock, coins, money, inbox).
+Every scenario ends with the read-model invariants (stock, coins, money, inbox, log).
 """
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import pytest
 from sqlalchemy import func, select
-from temporalio.client import WorkflowUpdateFailedError
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 
 from db.tables import (
@@ -28,7 +29,7 @@ from domain.messages import CancelOrder, GetPlacement
 from domain.policy import Policy
 from domain.states import CloseReason, OrderStatus
 from tests.support.invariants import check_invariants
-from tests.support.shop import Shop
+from tests.support.shop import Shop, eventually
 from workflows.order import OrderWorkflow
 
 TWO_SUPPLIERS = [("tea-green", 2), ("pot-clay", 1), ("cup-white", 3)]
@@ -44,6 +45,33 @@ async def _coins(shop: Shop, customer: str = "alice") -> Decimal:
         c = await s.get(Customer, customer)
         assert c is not None
         return c.coins
+
+
+async def _created_at(shop: Shop, order_no: str) -> datetime:
+    row = await shop.order_row(order_no)
+    assert row is not None
+    return row.created_at
+
+
+async def _timers_fired(handle: WorkflowHandle[Any, Any]) -> list[datetime]:
+    """When each timer of the run fired, on the (time-skipping) server's clock."""
+    history = await handle.fetch_history()
+    return [
+        e.event_time.ToDatetime(tzinfo=UTC)
+        for e in history.events
+        if e.event_type == EventType.EVENT_TYPE_TIMER_FIRED
+    ]
+
+
+async def _accepted_updates(handle: WorkflowHandle[Any, Any]) -> dict[str, str]:
+    """Update id -> update name of every update the workflow's history accepted."""
+    history = await handle.fetch_history()
+    accepted = {}
+    for event in history.events:
+        if event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED:
+            request = event.workflow_execution_update_accepted_event_attributes.accepted_request
+            accepted[request.meta.update_id] = request.input.name
+    return accepted
 
 
 async def _count(shop: Shop, table: type, *where: Any) -> int:
@@ -69,19 +97,43 @@ async def test_placement_reserves_stock_and_deducts_coins(shop: Shop) -> None:
 
 
 async def test_payment_timeout_closes_at_exactly_the_deadline(shop: Shop) -> None:
-    policy = Policy(payment_timeout=timedelta(minutes=30))
-    handle, placement = await shop.submit(TWO_SUPPLIERS, coins="5.00", policy=policy)
-    result = await handle.result()  # time skips through the deadline and the grace period
-    assert result.status is OrderStatus.CLOSED
-    assert result.close_reason is CloseReason.PAYMENT_TIMEOUT
+    # Not the 30-minute default: the deadline must come from the policy in the input.
+    timeout = timedelta(minutes=7)
+    handle, placement = await shop.submit(
+        TWO_SUPPLIERS, coins="5.00", policy=Policy(payment_timeout=timeout)
+    )
+    assert placement.pay_deadline - (await _created_at(shop, placement.order_no)) == timeout
+
+    # One second before the deadline: still waiting, in the workflow and the read model.
+    await shop.skip(timeout - timedelta(seconds=1))
+    snap = await handle.query(OrderWorkflow.snapshot)
+    assert (snap.status, snap.close_reason) == (OrderStatus.PENDING_PAYMENT, None)
     row = await shop.order_row(placement.order_no)
-    assert row is not None and row.closed_at is not None
-    assert row.closed_at - row.created_at == timedelta(minutes=30)
+    assert row is not None and row.status == "PENDING_PAYMENT" and row.closed_at is None
+    assert (await _reserved(shop))["pot-clay"] == 1 and await _coins(shop) == Decimal("95.00")
+
+    # One second after it: closed by the timer, without anyone waiting on the result
+    # (that would let the server skip time on its own, hiding a late timer).
+    await shop.skip(timedelta(seconds=2))
+
+    async def closed() -> Any:
+        s = await handle.query(OrderWorkflow.snapshot)
+        return s if s.status is OrderStatus.CLOSED else None
+
+    snap = await eventually(closed, timeout=5, what="close at the payment deadline")
+    assert snap.close_reason is CloseReason.PAYMENT_TIMEOUT
+    # The server's clock runs on while we poll: the history says when the timer fired.
+    (fired,) = await _timers_fired(handle)
+    assert placement.pay_deadline <= fired < placement.pay_deadline + timedelta(seconds=1)
+    row = await shop.order_status(placement.order_no, "CLOSED")
     assert row.close_reason == CloseReason.PAYMENT_TIMEOUT
+    assert row.closed_at == row.pay_deadline == placement.pay_deadline
     assert set((await _reserved(shop)).values()) == {0}
     assert await _coins(shop) == Decimal("100.00")
     for so in await shop.supplier_orders(placement.order_no):
         assert (so.status, so.close_reason) == ("CLOSED", "PAYMENT_TIMEOUT")
+    result = await handle.result()  # skips through the late-payment grace period
+    assert (result.status, result.close_reason) == (OrderStatus.CLOSED, CloseReason.PAYMENT_TIMEOUT)
     await check_invariants(shop.sessions)
 
 
@@ -132,8 +184,6 @@ async def test_wrong_amount_is_recorded_refunded_and_order_stays_pending(shop: S
             r = await s.scalar(select(Refund).where(Refund.order_no == placement.order_no))
             return r is not None and r.status == "succeeded"
 
-    from tests.support.shop import eventually
-
     await eventually(refunded, what="mismatch refund")
     snap = await handle.query(OrderWorkflow.snapshot)
     assert snap.status is OrderStatus.PENDING_PAYMENT
@@ -172,11 +222,20 @@ async def test_customer_cancel_while_unpaid(shop: Shop) -> None:
 async def test_cancel_refused_after_payment_reaches_the_caller(shop: Shop) -> None:
     handle, placement = await shop.paid_order(TWO_SUPPLIERS)
     log_before = await _count(shop, OrderLog, OrderLog.order_no == placement.order_no)
+    update_id = f"cancel-after-paid-{placement.order_no}"
     with pytest.raises(WorkflowUpdateFailedError) as err:
-        await handle.execute_update(OrderWorkflow.cancel, CancelOrder(actor_id="alice"))
+        await handle.execute_update(
+            OrderWorkflow.cancel, CancelOrder(actor_id="alice"), id=update_id
+        )
     cause = err.value.cause
     assert isinstance(cause, ApplicationError) and cause.type == "invalid_state"
     assert "only unpaid orders" in cause.message
+    # The validator refused it: a rejected update leaves no trace in the history, while
+    # one refused by its handler would have been accepted (and failed) first.
+    accepted = await _accepted_updates(handle)
+    assert "placement" in accepted.values()  # the lookup does see accepted updates
+    assert update_id not in accepted, "cancel was accepted: refused by the handler"
+    assert "cancel" not in accepted.values()
     row = await shop.order_row(placement.order_no)
     assert row is not None and row.status == "PAID"
     assert await _count(shop, OrderLog, OrderLog.order_no == placement.order_no) == log_before
@@ -208,8 +267,6 @@ async def test_second_payment_after_paid_is_refunded_as_duplicate(shop: Shop) ->
                 select(Refund).where(Refund.payment_event_id == f"again-{placement.order_no}")
             )
             return r is not None and r.status == "succeeded"
-
-    from tests.support.shop import eventually
 
     await eventually(refunded, what="duplicate refund")
     row = await shop.order_row(placement.order_no)
@@ -276,20 +333,39 @@ async def test_coins_covering_everything_pay_the_order_at_once(shop: Shop) -> No
 
 
 @pytest.mark.parametrize(
-    ("lines", "coins", "customer", "code"),
+    ("lines", "coins", "customer", "code", "names"),
     [
-        ([("nope", 1)], "0", "alice", "unknown_sku"),
-        ([("tea-green", 0)], "0", "alice", "invalid_input"),
-        ([("tea-green", -2)], "0", "alice", "invalid_input"),
-        ([("old-mug", 1)], "0", "alice", "inactive_product"),
-        ([("tea-green", 1), ("pot-clay", 21)], "0", "alice", "insufficient_stock"),
-        ([("tea-green", 1)], "100.01", "alice", "insufficient_coins"),
-        ([("tea-green", 1)], "0", "nobody", "not_found"),
-        ([("tea-green", 1), ("gift-50", 1)], "0", "bob", "address_required"),
+        ([("nope", 1)], "0", "alice", "unknown_sku", ["'nope'"]),
+        ([("tea-green", 0)], "0", "alice", "invalid_input", ["'tea-green'", "positive", "got 0"]),
+        ([("tea-green", -2)], "0", "alice", "invalid_input", ["'tea-green'", "positive", "got -2"]),
+        ([("old-mug", 1)], "0", "alice", "inactive_product", ["'old-mug'", "not on sale"]),
+        # The short line is named, not the one that is fine.
+        (
+            [("tea-green", 1), ("pot-clay", 21)],
+            "0",
+            "alice",
+            "insufficient_stock",
+            ["'pot-clay'", "stock", "20", "21"],
+        ),
+        ([("tea-green", 1)], "100.01", "alice", "insufficient_coins", ["coin", "100.01"]),
+        ([("tea-green", 1)], "0", "nobody", "not_found", ["customer", "'nobody'"]),
+        # Bob has no address; only the physical group (s1) needs one, not the virtual s3.
+        (
+            [("tea-green", 1), ("gift-50", 1)],
+            "0",
+            "bob",
+            "address_required",
+            ["address", "'s1'"],
+        ),
     ],
 )
 async def test_bad_input_is_refused_with_nothing_changed(
-    shop: Shop, lines: list[tuple[str, int]], coins: str, customer: str, code: str
+    shop: Shop,
+    lines: list[tuple[str, int]],
+    coins: str,
+    customer: str,
+    code: str,
+    names: list[str],
 ) -> None:
     if customer == "bob":
         async with shop.sessions() as s, s.begin():
@@ -301,7 +377,13 @@ async def test_bad_input_is_refused_with_nothing_changed(
     cause = err.value.cause
     assert isinstance(cause, ApplicationError)
     assert cause.type == code, cause.message
-    assert cause.message  # a clear sentence, not a stack trace
+    # A clear sentence naming the cause (the SKU, the coins, the address...).
+    for name in names:
+        assert name in cause.message, f"{name!r} not in {cause.message!r}"
+    assert "Traceback" not in cause.message
+    for sku, _ in lines:
+        if f"'{sku}'" not in names:
+            assert f"'{sku}'" not in cause.message, f"{sku} named but not at fault"
     result = await handle.result()
     assert result.rejected == cause.message and result.status is None
     assert (await _reserved(shop), await _coins(shop)) == before
