@@ -422,10 +422,31 @@ class FulfilmentActivities(DbActivities):
                 )
             )
             # Scans can arrive out of order: only a newer one moves the package.
-            if pkg.last_at is None or ev.at >= pkg.last_at or ev.status == "delivered":
+            applied = pkg.last_at is None or ev.at >= pkg.last_at or ev.status == "delivered"
+            delivered = False
+            if applied:
                 pkg.last_lat, pkg.last_lon, pkg.last_at = ev.lat, ev.lon, ev.at
                 if pkg.status != "delivered":
-                    pkg.status = "delivered" if ev.status == "delivered" else "in_transit"
+                    delivered = ev.status == "delivered"
+                    pkg.status = "delivered" if delivered else "in_transit"
+            # One entry per new scan (a resent event id returned above, unlogged); the
+            # carrier is the actor, `at` is when it was applied, `scanned_at` the carrier's.
+            log(
+                s,
+                p.order_no,
+                "package_delivered" if delivered else "tracking_scanned",
+                p.at,
+                "carrier",
+                ev.carrier,
+                p.supplier_order_id,
+                event_id=ev.event_id,
+                tracking_no=ev.tracking_no,
+                status=ev.status,
+                lat=ev.lat,
+                lon=ev.lon,
+                scanned_at=ev.at.isoformat(),
+                applied=applied,
+            )
             return None
 
         await self.once(p.key, "record_tracking", p.at, work)

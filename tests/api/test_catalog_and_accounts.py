@@ -1,6 +1,8 @@
 """Catalog and accounts (admin), lists and filters, the cart, and the smaller commands."""
 
+from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import func, select
 
@@ -108,11 +110,28 @@ async def test_buy_again_one_item_and_skipped_lines(api: Api) -> None:
             "active": False,
         },
     )
+    started = datetime.now(UTC)
     again = await api.ok("POST", f"/orders/{both['order_no']}/buy-again", customer)
     assert [line["sku"] for line in again["added"]] == [tea]
     assert again["skipped"] == [{"sku": cup, "reason": "not on sale"}]
     twice = await api.ok("POST", f"/orders/{both['order_no']}/buy-again", customer)
     assert {line["sku"]: line["qty"] for line in twice["cart"]} == {tea: 2}
+    finished = datetime.now(UTC)
+
+    # Each cart change is in the order's operation log: the customer, when, what.
+    async def buy_again_log(order_no: str) -> list[dict[str, Any]]:
+        log = await api.ok("GET", f"/admin/orders/{order_no}/log", api.admin)
+        return [e for e in log["entries"] if e["action"] == "buy_again"]
+
+    entries = await buy_again_log(both["order_no"])
+    assert [(e["actor"], e["actor_id"]) for e in entries] == [("customer", customer.sub)] * 2
+    assert [e["detail"] for e in entries] == [{"added": {tea: 1}, "skipped": [cup]}] * 2
+    times = [datetime.fromisoformat(e["at"]) for e in entries]
+    assert started <= times[0] <= times[1] <= finished
+    # written in the cart change's transaction, with its time
+    assert times[0] == datetime.fromisoformat(again["added"][0]["added_at"])
+    # One distinct item only points at its product: the cart and the log stay as they were.
+    assert await buy_again_log(single["order_no"]) == []
 
 
 async def test_receiver_change_customer_cancel_and_refund_only(api: Api) -> None:

@@ -301,17 +301,27 @@ async def test_receiver_changes_only_before_the_first_shipment(shop: Shop) -> No
         lat=39.9,
         lon=116.4,
     )
+    home = placement.plan.supplier_order(so_id).address
+    assert home is not None
+    before = await shop.env.get_current_time()
     changed = await child.execute_update(
         SupplierOrderWorkflow.change_receiver, ChangeReceiver(address=office, actor_id="s1")
     )
+    after = await shop.env.get_current_time()
     assert changed.address == office
     row = await shop.supplier_order_row(so_id)
     assert row is not None and row.address == office.model_dump(mode="json")
-    assert "receiver_changed" in await log_actions(shop, so_id)
+    (entry,) = await rows(
+        shop, OrderLog, OrderLog.supplier_order_id == so_id, OrderLog.action == "receiver_changed"
+    )
+    assert (entry.actor, entry.actor_id) == ("supplier", "s1")
+    assert before <= entry.at <= after
+    assert entry.detail == {
+        "old": home.model_dump(mode="json"),
+        "new": office.model_dump(mode="json"),
+    }
 
     await ship(child, "P1", {item_ids(placement, "s1")["tea-green"]: 1})
-    home = placement.plan.supplier_order(so_id).address
-    assert home is not None
     cause = await refused(
         child.execute_update(SupplierOrderWorkflow.change_receiver, ChangeReceiver(address=home)),
         "invalid_state",
@@ -480,6 +490,43 @@ async def test_carrier_scans_locate_and_deliver_packages(shop: Shop) -> None:
     await eventually(lambda: _has_events(shop, 6), what="e5 recorded")
     assert (await snap(child)).packages[1].delivered is True
     assert (await packages(shop, so_id))["P2"][0].status == "delivered"
+
+    # The operation log has one entry per scan the carrier sent (the resent e1 and the
+    # other order's package not at all): actor the carrier, the scan's own time in detail,
+    # and which scan moved the package or delivered it.
+    now = await shop.env.get_current_time()
+    entries = await rows(
+        shop,
+        OrderLog,
+        OrderLog.supplier_order_id == so_id,
+        OrderLog.action.in_(["tracking_scanned", "package_delivered"]),
+        order_by=OrderLog.id,
+    )
+    hours = {"e0": 1, "e1": 2, "e2": 5, "e3": 9, "e4": 8, "e5": 10}
+    assert {
+        e.detail["event_id"]: (
+            e.action,
+            e.detail["tracking_no"],
+            e.detail["applied"],
+            e.detail["scanned_at"],
+        )
+        for e in entries
+    } == {
+        eid: (action, tracking, applied, (t0 + timedelta(hours=hours[eid])).isoformat())
+        for eid, action, tracking, applied in [
+            ("e1", "tracking_scanned", "P1", True),
+            ("e2", "tracking_scanned", "P1", True),
+            ("e0", "tracking_scanned", "P1", False),
+            ("e3", "tracking_scanned", "P2", True),
+            ("e4", "package_delivered", "P2", True),
+            ("e5", "tracking_scanned", "P2", True),
+        ]
+    }
+    assert len(entries) == 6
+    assert {(e.actor, e.actor_id) for e in entries} == {("carrier", "sf")}
+    # `at` is when the platform applied the scan, in the order it did.
+    assert all(t0 <= e.at <= now for e in entries)
+    assert [e.at for e in entries] == sorted(e.at for e in entries)
     await check_invariants(shop.sessions)
 
 
@@ -512,6 +559,10 @@ async def test_remind_at_most_once_per_interval(shop: Shop) -> None:
     (note,) = await reminders()
     assert (note.recipient_type, note.recipient_id) == ("supplier", "s2")
     assert allowed - note.at == policy.remind_interval
+    (entry,) = await rows(
+        shop, OrderLog, OrderLog.supplier_order_id == so_id, OrderLog.action == "ship_reminder"
+    )
+    assert (entry.actor, entry.actor_id, entry.at) == ("customer", "alice", note.at)
     row = await shop.supplier_order_row(so_id)
     assert row is not None and row.last_remind_at == note.at
 

@@ -11,7 +11,7 @@ from pydantic import BaseModel
 
 from db import queries
 from db.session import write_session
-from db.tables import CartLine
+from db.tables import CartLine, OrderLog
 from domain.errors import Conflict, InvalidInput, InvalidState, NotFound
 from domain.ids import new_order_no
 from domain.messages import (
@@ -379,6 +379,7 @@ async def buy_again(
                 skipped = [] if product.active else [SkippedLine(sku=sku, reason="not on sale")]
                 return 200, BuyAgainOut(product=views.product_ref(product), skipped=skipped)
             out = BuyAgainOut()
+            added: dict[str, int] = {}
             for sku, qty in wanted.items():
                 product = found.get(sku)
                 if product is None or not product.active:
@@ -389,9 +390,27 @@ async def buy_again(
                 if line is None:
                     line = CartLine(customer_id=principal.sub, sku=sku, qty=qty, added_at=now)
                     s.add(line)
+                    added[sku] = qty
                 else:
+                    before = line.qty
                     line.qty = min(line.qty + qty, MAX_QTY_PER_LINE)
+                    added[sku] = line.qty - before
                 out.added.append(views.cart_line(line, product))
+            if out.added:
+                # The cart changed: the operation log says so in the same transaction.
+                s.add(
+                    OrderLog(
+                        order_no=order_no,
+                        actor=Actor.CUSTOMER,
+                        actor_id=principal.sub,
+                        action="buy_again",
+                        detail={
+                            "added": added,
+                            "skipped": [li.sku for li in out.skipped],
+                        },
+                        at=now,
+                    )
+                )
             await s.flush()
             out.cart = [views.cart_line(li, p) for li, p in await queries.cart(s, principal.sub)]
         return 200, out
