@@ -7,8 +7,10 @@ from decimal import Decimal
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
 from domain import supplier_rules as rules
+from domain.activity_params import ReviewLine
 from domain.errors import (
     AddressRequired,
     InactiveProduct,
@@ -19,7 +21,7 @@ from domain.errors import (
     error_from_code,
 )
 from domain.ids import Snowflake
-from domain.messages import ShipItems, ShipLine
+from domain.messages import ShipItems, ShipLine, SubmitReview
 from domain.models import (
     Address,
     CatalogProduct,
@@ -309,3 +311,22 @@ def test_error_codes_round_trip() -> None:
     err = error_from_code("insufficient_stock", "nope")
     assert isinstance(err, InsufficientStock) and err.http_status == 409 and err.message == "nope"
     assert error_from_code("something_else", "x").code == "invalid_request"
+
+
+@pytest.mark.parametrize("rating", [0, 6, -1, 10])
+def test_a_review_rating_outside_1_to_5_is_refused(rating: int) -> None:
+    with pytest.raises(ValidationError) as err:
+        SubmitReview(rating=rating)
+    (problem,) = err.value.errors()
+    assert problem["loc"] == ("rating",)
+    assert problem["type"] == ("greater_than_equal" if rating < 1 else "less_than_equal")
+    # The activity's record of a review holds to the same range.
+    with pytest.raises(ValidationError):
+        ReviewLine(item_id="i1", rating=rating, text="")
+
+
+@pytest.mark.parametrize("rating", [1, 5])
+def test_a_review_rating_of_1_to_5_is_accepted(rating: int) -> None:
+    review = SubmitReview(item_id="i1", rating=rating, text="fine")
+    assert (review.item_id, review.rating, review.text) == ("i1", rating, "fine")
+    assert ReviewLine(item_id="i1", rating=rating, text="fine").rating == rating
