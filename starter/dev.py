@@ -1,7 +1,8 @@
 """`orders dev` (`make dev`): the whole service on this machine, with one command.
 
 1. refuses to start when another `orders dev` holds var/dev.lock, or when a port it needs
-   (Temporal 7233, Temporal UI 8233, API ORDERS_API_PORT) is taken;
+   (Temporal 7233 from TEMPORAL_ADDRESS, Temporal UI 8233 or TEMPORAL_UI_PORT, API
+   ORDERS_API_PORT) is taken;
 2. starts `temporal server start-dev` from the venv (SQLite file var/temporal.db, UI on
    :8233, the OrderNo/CustomerId/SupplierId/OrderStatus search attributes) — unless
    TEMPORAL_ADDRESS points at another host, then that server is used;
@@ -12,7 +13,9 @@
 Ctrl-C or SIGTERM stops everything it started (each child runs in its own process group:
 SIGTERM to the group, SIGKILL after a timeout), and so does any child dying unexpectedly.
 Children also get SIGTERM from the kernel if this process is killed outright (Linux).
-Output of the children goes to var/logs/<name>.log.
+Output of the children goes to var/logs/<name>.log. var/ is relative to the working
+directory (like DATABASE_URL's default, var/orders.db), so a run from another directory
+with other ports (as tests/cli/test_dev.py does) is a separate stack.
 """
 
 import asyncio
@@ -28,7 +31,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TypeVar
@@ -322,7 +325,7 @@ class Plan:
         if self.temporal_local:
             ports = [
                 (self.temporal_port, "Temporal frontend, TEMPORAL_ADDRESS"),
-                (self.ui_port, "Temporal UI"),
+                (self.ui_port, "Temporal UI, TEMPORAL_UI_PORT"),
                 *ports,
             ]
         return ports
@@ -362,7 +365,7 @@ class Plan:
         return [sys.executable, "-m", "starter.api"]
 
 
-def make_plan(settings: Settings, var: Path | None = None) -> Plan:
+def make_plan(settings: Settings, var: Path | None = None, ui_port: int = TEMPORAL_UI_PORT) -> Plan:
     host, _, port = settings.temporal_address.rpartition(":")
     local = host in LOCAL_HOSTS
     return Plan(
@@ -371,7 +374,18 @@ def make_plan(settings: Settings, var: Path | None = None) -> Plan:
         bin_dir=Path(sys.executable).parent,  # the venv's bin: not resolved (symlink)
         temporal_local=local,
         temporal_port=int(port) if port.isdigit() else 7233,
+        ui_port=ui_port,
     )
+
+
+def ui_port_from_env(environ: Mapping[str, str] = os.environ) -> int:
+    """TEMPORAL_UI_PORT (the local Temporal's web UI), default 8233."""
+    raw = environ.get("TEMPORAL_UI_PORT", "").strip()
+    if not raw:
+        return TEMPORAL_UI_PORT
+    if not raw.isdigit() or not 0 < int(raw) < 65536:
+        raise DevError(f"TEMPORAL_UI_PORT={raw!r} is not a port number")
+    return int(raw)
 
 
 def say(text: str) -> None:
@@ -594,7 +608,12 @@ async def run(plan: Plan, seed: bool = True) -> int:
 
 
 def main(seed: bool = True) -> int:
-    plan = make_plan(get_settings())
+    try:
+        ui_port = ui_port_from_env()
+    except DevError as err:
+        print(f"error: {err}", file=sys.stderr, flush=True)
+        return 1
+    plan = make_plan(get_settings(), ui_port=ui_port)
     return asyncio.run(run(plan, seed=seed))
 
 
