@@ -24,7 +24,15 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from db.session import create_all, make_engine, make_session_factory
-from domain.messages import ConfirmReceipt, OrderInput, ShipItems, ShipLine, SubmitReview
+from domain.messages import (
+    ConfirmReceipt,
+    OrderInput,
+    OrderResult,
+    ShipItems,
+    ShipLine,
+    SubmitReview,
+    SupplierOrderResult,
+)
 from domain.models import OrderLine, SubmitOrder
 from domain.policy import Policy
 from domain.states import OrderStatus
@@ -122,7 +130,9 @@ async def test_two_supplier_lifecycle_on_the_dev_server(
             details=details,
         )
         plan = placement.plan
-        handle = client.get_workflow_handle_for(OrderWorkflow.run, f"order-{order_no}")
+        handle: WorkflowHandle[OrderWorkflow, OrderResult] = client.get_workflow_handle_for(
+            OrderWorkflow.run, f"order-{order_no}"
+        )
         shop = Shop(dev_env, sessions, task_queue)
         payment_id = await shop.pay(handle, plan.payable)
 
@@ -150,7 +160,7 @@ async def test_two_supplier_lifecycle_on_the_dev_server(
             assert w.typed_search_attributes.get(CUSTOMER_ID) == "alice"
         # What the UI shows as the runs' current state.
         assert (await _current_details(handle)).startswith(f"Paid {plan.payable}; following 2")
-        child_handles = {
+        child_handles: dict[str, WorkflowHandle[SupplierOrderWorkflow, SupplierOrderResult]] = {
             supplier: client.get_workflow_handle_for(
                 SupplierOrderWorkflow.run, w.id, run_id=w.run_id
             )
