@@ -18,7 +18,13 @@ from temporalio.exceptions import ApplicationError
 from db.session import write_session
 from db.tables import IdempotencyKey, Notification, Order, OrderLog, SupplierOrder
 from domain.errors import Conflict, DomainError
-from domain.states import OrderStatus, SupplierOrderStatus, order_status
+from domain.states import (
+    CloseReason,
+    OrderStatus,
+    SupplierOrderStatus,
+    order_close_reason,
+    order_status,
+)
 
 Work = Callable[[AsyncSession], Awaitable[dict[str, Any] | None]]
 
@@ -117,14 +123,21 @@ async def refresh_order_status(session: AsyncSession, order_no: str, at: datetim
     order = await session.get(Order, order_no)
     if order is None or order.status == OrderStatus.PENDING_PAYMENT:
         return
-    statuses = (
-        await session.scalars(
-            select(SupplierOrder.status).where(SupplierOrder.order_no == order_no)
+    rows = (
+        await session.execute(
+            select(SupplierOrder.status, SupplierOrder.close_reason).where(
+                SupplierOrder.order_no == order_no
+            )
         )
     ).all()
-    new = order_status([SupplierOrderStatus(s) for s in statuses], paid=True)
+    new = order_status([SupplierOrderStatus(r.status) for r in rows], paid=True)
     if new != order.status:
         order.status = new
+        detail: dict[str, Any] = {}
         if new is OrderStatus.CLOSED:
             order.closed_at = at
-        log(session, order_no, f"order_{new.lower()}", at, "system")
+            order.close_reason = order_close_reason(
+                CloseReason(r.close_reason) if r.close_reason else None for r in rows
+            )
+            detail["reason"] = order.close_reason
+        log(session, order_no, f"order_{new.lower()}", at, "system", **detail)

@@ -76,6 +76,7 @@ class Actor(StrEnum):
     SUPPLIER = "supplier"
     ADMIN = "admin"
     SYSTEM = "system"
+    CARRIER = "carrier"  # logistics scans arrive from the carrier, not from a user
 
 
 # Which customer-facing transitions exist (DESIGN.md §2). Workflows consult it
@@ -138,3 +139,13 @@ def order_status(children: Iterable[SupplierOrderStatus], paid: bool) -> OrderSt
     if all(s is SupplierOrderStatus.CLOSED for s in statuses):
         return OrderStatus.CLOSED
     return OrderStatus.FINISHED
+
+
+def order_close_reason(reasons: Iterable[CloseReason | None]) -> CloseReason | None:
+    """Why a paid order whose supplier orders all closed is closed: their common reason.
+
+    Supplier orders closed for different reasons (one by the customer, one by its
+    supplier) leave the parent without a single reason; each record keeps its own.
+    """
+    distinct = set(reasons)
+    return distinct.pop() if len(distinct) == 1 else None

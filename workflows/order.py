@@ -37,7 +37,14 @@ with workflow.unsafe.imports_passed_through():
         SupplierOrderResult,
     )
     from domain.models import OrderPlan, SupplierOrderPlan
-    from domain.states import Actor, CloseReason, OrderStatus, SupplierOrderStatus, order_status
+    from domain.states import (
+        Actor,
+        CloseReason,
+        OrderStatus,
+        SupplierOrderStatus,
+        order_close_reason,
+        order_status,
+    )
     from workflows.common import (
         CUSTOMER_ID,
         DB_RETRY,
@@ -207,7 +214,10 @@ class OrderWorkflow:
             await self._drain_payments()
         for c in children:
             c.result()  # a failed child fails the order loudly rather than hiding it
-        self._set_status(order_status((c.status for c in self.children.values()), paid=True))
+        status = order_status((c.status for c in self.children.values()), paid=True)
+        if status is OrderStatus.CLOSED:
+            self.close_reason = order_close_reason(c.close_reason for c in self.children.values())
+        self._set_status(status)
 
     async def _start_children(self) -> None:
         """Start every supplier order in one workflow task and wait until they exist."""

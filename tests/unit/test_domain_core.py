@@ -35,12 +35,14 @@ from domain.money import allocate, prorate
 from domain.policy import Policy, parse_duration
 from domain.split import build_plan, checkout_groups
 from domain.states import (
+    CloseReason,
     ItemStatus,
     OrderStatus,
     ProductKind,
     SupplierOrderStatus,
     check_transition,
     item_status,
+    order_close_reason,
     order_status,
     sub_order_status,
 )
@@ -330,3 +332,11 @@ def test_a_review_rating_of_1_to_5_is_accepted(rating: int) -> None:
     review = SubmitReview(item_id="i1", rating=rating, text="fine")
     assert (review.item_id, review.rating, review.text) == ("i1", rating, "fine")
     assert ReviewLine(item_id="i1", rating=rating, text="fine").rating == rating
+
+
+def test_a_closed_order_takes_the_common_reason_of_its_supplier_orders() -> None:
+    both = [CloseReason.SUPPLIER_CANCELLED, CloseReason.SUPPLIER_CANCELLED]
+    assert order_close_reason(both) is CloseReason.SUPPLIER_CANCELLED
+    mixed = [CloseReason.SUPPLIER_CANCELLED, CloseReason.USER_CANCELLED]
+    assert order_close_reason(mixed) is None
+    assert order_close_reason([]) is None

@@ -203,8 +203,11 @@ async def test_all_supplier_orders_cancelled_closes_the_parent(shop: Shop) -> No
             CancelSupplierOrder(actor=Actor.CUSTOMER, actor_id="alice"),
         )
     result = await handle.result()
+    # Every supplier order closed by the customer: the order is closed, and says why.
     assert result.status is OrderStatus.CLOSED
+    assert result.close_reason is CloseReason.USER_CANCELLED
     row = await shop.order_row(placement.order_no)
     assert row is not None and row.status == "CLOSED"
+    assert row.close_reason == CloseReason.USER_CANCELLED
     assert row.refunded == placement.plan.payable and row.coins_refunded == Decimal("4.00")
     await check_invariants(shop.sessions)
