@@ -6,7 +6,7 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
-from activities.base import domain_failure
+from activities.base import domain_failure, log
 from db.session import write_session
 from db.tables import Order, Refund
 from domain.activity_params import IssueRefundParams
@@ -54,7 +54,21 @@ class PaymentActivities:
             if refund.status != "succeeded":
                 refund.status = "succeeded"
                 refund.provider_ref = ref
-                refund.settled_at = activity.info().current_attempt_scheduled_time
+                settled_at = activity.info().current_attempt_scheduled_time
+                refund.settled_at = settled_at
+                log(
+                    s,
+                    refund.order_no,
+                    "refund_settled",
+                    settled_at,
+                    "system",
+                    "payment-provider",
+                    refund.supplier_order_id,
+                    refund_id=refund.id,
+                    amount=str(refund.amount),
+                    method=refund.method,
+                    provider_ref=ref,
+                )
                 if refund.payment_event_id is None:
                     # Refunds of money the order kept; payments it never owed are
                     # accounted on the payment rows instead.

@@ -138,6 +138,16 @@ async def pay_back_twice(
         assert refund is not None and (refund.status, refund.provider_ref) == ("succeeded", first)
         order = await s.get(Order, refund.order_no)
         assert order is not None and order.refunded == ref.amount
+        settled = (
+            await s.scalars(
+                select(OrderLog).where(
+                    OrderLog.order_no == refund.order_no, OrderLog.action == "refund_settled"
+                )
+            )
+        ).all()
+        assert [(e.actor, e.actor_id, e.detail["refund_id"]) for e in settled] == [
+            ("system", "payment-provider", ref.refund_id)
+        ]
 
 
 async def count(sessions: async_sessionmaker[AsyncSession], model: Any, *where: Any) -> int:
