@@ -436,7 +436,7 @@ class FulfilmentActivities(DbActivities):
                 p.order_no,
                 "package_delivered" if delivered else "tracking_scanned",
                 p.at,
-                "carrier",
+                Actor.CARRIER,
                 ev.carrier,
                 p.supplier_order_id,
                 event_id=ev.event_id,

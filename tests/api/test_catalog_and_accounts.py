@@ -178,6 +178,22 @@ async def test_receiver_change_customer_cancel_and_refund_only(api: Api) -> None
         expect=201,
     )
     assert shipped["packages"][0]["distance_km"] == 0.0
+    # A carrier cannot scan a code: the webhook refuses it and the delivery stays put.
+    code = shipped["packages"][0]["tracking_no"]
+    scan = {
+        "event_id": uid("scan-"),
+        "carrier": "email",
+        "tracking_no": code,
+        "lat": 31.0,
+        "lon": 121.0,
+        "status": "in_transit",
+        "at": "2026-01-01T00:00:00Z",
+    }
+    r = await api.signed("/webhooks/carrier", scan)
+    assert r.status_code == 409 and r.json()["error"]["code"] == "invalid_state", r.text
+    assert "virtual delivery" in r.json()["error"]["message"]
+    pkg = (await api.order(customer, order["order_no"]))["supplier_orders"][0]["packages"][0]
+    assert pkg["location"] is None and pkg["distance_km"] == 0.0
     asr = await api.ok(
         "POST",
         f"/supplier-orders/{so['id']}/after-sales",

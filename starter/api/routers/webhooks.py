@@ -11,8 +11,9 @@ from pydantic import BaseModel, ValidationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from db import queries
-from domain.errors import InvalidInput, NotFound
+from domain.errors import InvalidInput, InvalidState, NotFound
 from domain.messages import PaymentEvent, TrackingEvent
+from domain.supplier_rules import VIRTUAL_METHOD
 from starter.api.deps import Gateway, Sessions, SettingsDep
 from starter.api.errors import ApiError, from_rpc_error
 from starter.api.payments import deliver_payment
@@ -86,7 +87,7 @@ async def payment_webhook(
     "/carrier",
     status_code=202,
     response_model=WebhookAck,
-    responses=errors(401, 404, 422, 503),
+    responses=errors(401, 404, 409, 422, 503),
     openapi_extra=_body_doc(CarrierWebhook),
     summary="Carrier scan: the package's position (de-duplicated by event_id)",
 )
@@ -102,6 +103,9 @@ async def carrier_webhook(
         pkg = await queries.package_by_tracking(s, body.carrier, body.tracking_no)
     if pkg is None:
         raise NotFound(f"no package {body.carrier} {body.tracking_no}")
+    if pkg.method == VIRTUAL_METHOD:
+        # A virtual delivery is a code handed over at once: there is no parcel to locate.
+        raise InvalidState(f"{body.tracking_no} is a virtual delivery: it has no parcel to track")
     client = await gateway.client()
     handle = client.get_workflow_handle(supplier_order_workflow_id(pkg.supplier_order_id))
     event = TrackingEvent(
