@@ -5,7 +5,7 @@ from datetime import timedelta
 from functools import lru_cache
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, Field
+from pydantic import AfterValidator, BeforeValidator, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from domain.geo import DEFAULT_SPEEDS_KMH
@@ -16,6 +16,14 @@ Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
 
 def _speeds(value: Any) -> Any:
     return json.loads(value) if isinstance(value, str) else value
+
+
+def _merge_speeds(value: dict[str, float]) -> dict[str, float]:
+    """Operators add or override methods; the defaults they do not name stay."""
+    bad = {method: kmh for method, kmh in value.items() if not kmh > 0}
+    if bad:
+        raise ValueError(f"shipping speeds must be positive km/h, got {bad}")
+    return {**DEFAULT_SPEEDS_KMH, **value}
 
 
 DEV_JWT_SECRET = "dev-jwt-secret-change-me-before-deploying"
@@ -64,9 +72,9 @@ class Settings(BaseSettings):
     late_payment_grace: Duration = Field(
         default=timedelta(days=1), alias="ORDERS_LATE_PAYMENT_GRACE"
     )
-    shipping_speeds_kmh: Annotated[dict[str, float], BeforeValidator(_speeds)] = Field(
-        default_factory=lambda: dict(DEFAULT_SPEEDS_KMH), alias="ORDERS_SHIPPING_SPEEDS"
-    )
+    shipping_speeds_kmh: Annotated[
+        dict[str, float], BeforeValidator(_speeds), AfterValidator(_merge_speeds)
+    ] = Field(default_factory=lambda: dict(DEFAULT_SPEEDS_KMH), alias="ORDERS_SHIPPING_SPEEDS")
 
     worker_max_concurrent_workflow_tasks: int = Field(
         default=100, alias="ORDERS_WORKER_WORKFLOW_TASKS"

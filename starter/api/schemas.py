@@ -371,7 +371,7 @@ class ReviewIn(In):
 
 class AfterSaleIn(In):
     item_id: str = Field(min_length=1)
-    qty: int
+    qty: int = Field(gt=0)
     type: AfterSaleType
     reason: str = Field(default="", max_length=1000)
 

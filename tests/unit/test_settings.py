@@ -86,6 +86,8 @@ def test_windows_in_seconds_or_iso_8601_reach_the_workflow_policy(
         ("ORDERS_PAYMENT_TIMEOUT", "soon", ValidationError),
         ("ORDERS_REMIND_INTERVAL", "P1W", ValidationError),
         ("ORDERS_SHIPPING_SPEEDS", '{"drone": "fast"}', ValidationError),
+        ("ORDERS_SHIPPING_SPEEDS", '{"drone": 0}', ValidationError),
+        ("ORDERS_SHIPPING_SPEEDS", '{"drone": -5}', ValidationError),
         # pydantic-settings decodes JSON of a dict field itself, before validation.
         ("ORDERS_SHIPPING_SPEEDS", "{not json", SettingsError),
     ],
@@ -103,13 +105,14 @@ def test_bad_values_are_refused_at_start(
 def test_shipping_speeds_from_json_drive_the_eta(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ORDERS_SHIPPING_SPEEDS", '{"express": 120, "drone": 50.5, "standard": 10}')
     speeds = settings().shipping_speeds_kmh
-    # The JSON replaces the defaults as a whole.
-    assert speeds == {"express": 120.0, "drone": 50.5, "standard": 10.0}
+    # The JSON adds and overrides methods; the defaults it does not name stay.
+    assert speeds == {**DEFAULT_SPEEDS_KMH, "express": 120.0, "drone": 50.5, "standard": 10.0}
 
     assert eta(120.0, "express", AT, speeds) == AT + timedelta(hours=1)  # default: 2 h
     assert eta(101.0, "drone", AT, speeds) == AT + timedelta(hours=2)
+    assert eta(20.0, "economy", AT, speeds) == AT + timedelta(hours=1)  # default kept
     # A method without a speed of its own travels at the configured standard speed.
-    assert eta(10.0, "economy", AT, speeds) == AT + timedelta(hours=1)
+    assert eta(10.0, "cargo-bike", AT, speeds) == AT + timedelta(hours=1)
 
     # The API's package view computes distance and ETA with the speeds it is given
     # (the routers pass settings.shipping_speeds_kmh).
