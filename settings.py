@@ -42,7 +42,9 @@ class Settings(BaseSettings):
     temporal_tls_key: str | None = Field(default=None, alias="TEMPORAL_TLS_KEY")
     task_queue: str = Field(default="orders", alias="ORDERS_TASK_QUEUE")
     api_host: str = Field(default="127.0.0.1", alias="ORDERS_API_HOST")
-    api_port: int = Field(default=8000, alias="ORDERS_API_PORT")
+    api_port: int = Field(default=8000, ge=1, le=65535, alias="ORDERS_API_PORT")
+    # The local Temporal's web UI, when `make dev` starts the server itself.
+    temporal_ui_port: int = Field(default=8233, ge=1, le=65535, alias="TEMPORAL_UI_PORT")
     # Development defaults, long enough for HS256 (RFC 7518 asks for >= 32 bytes); the API
     # logs a warning while either is in use. Deployments set their own.
     jwt_secret: str = Field(default=DEV_JWT_SECRET, alias="ORDERS_JWT_SECRET")

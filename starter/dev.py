@@ -31,13 +31,14 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TypeVar
 from urllib.parse import quote
 
 import httpx
+from pydantic import ValidationError
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import (
     AddSearchAttributesRequest,
@@ -365,7 +366,7 @@ class Plan:
         return [sys.executable, "-m", "starter.api"]
 
 
-def make_plan(settings: Settings, var: Path | None = None, ui_port: int = TEMPORAL_UI_PORT) -> Plan:
+def make_plan(settings: Settings, var: Path | None = None) -> Plan:
     host, _, port = settings.temporal_address.rpartition(":")
     local = host in LOCAL_HOSTS
     return Plan(
@@ -374,18 +375,8 @@ def make_plan(settings: Settings, var: Path | None = None, ui_port: int = TEMPOR
         bin_dir=Path(sys.executable).parent,  # the venv's bin: not resolved (symlink)
         temporal_local=local,
         temporal_port=int(port) if port.isdigit() else 7233,
-        ui_port=ui_port,
+        ui_port=settings.temporal_ui_port,
     )
-
-
-def ui_port_from_env(environ: Mapping[str, str] = os.environ) -> int:
-    """TEMPORAL_UI_PORT (the local Temporal's web UI), default 8233."""
-    raw = environ.get("TEMPORAL_UI_PORT", "").strip()
-    if not raw:
-        return TEMPORAL_UI_PORT
-    if not raw.isdigit() or not 0 < int(raw) < 65536:
-        raise DevError(f"TEMPORAL_UI_PORT={raw!r} is not a port number")
-    return int(raw)
 
 
 def say(text: str) -> None:
@@ -609,12 +600,20 @@ async def run(plan: Plan, seed: bool = True) -> int:
 
 def main(seed: bool = True) -> int:
     try:
-        ui_port = ui_port_from_env()
-    except DevError as err:
-        print(f"error: {err}", file=sys.stderr, flush=True)
+        settings = get_settings()
+    except ValidationError as err:
+        # A mistyped variable (a port, a duration) is named, not dumped as a traceback.
+        print(f"error: bad configuration: {settings_problems(err)}", file=sys.stderr, flush=True)
         return 1
-    plan = make_plan(get_settings(), ui_port=ui_port)
-    return asyncio.run(run(plan, seed=seed))
+    return asyncio.run(run(make_plan(settings), seed=seed))
+
+
+def settings_problems(err: ValidationError) -> str:
+    """`ORDERS_API_PORT='x': Input should be a valid integer; ...` from a settings error."""
+    return "; ".join(
+        f"{'.'.join(str(part) for part in e['loc'])}={e['input']!r}: {e['msg']}"
+        for e in err.errors()
+    )
 
 
 if __name__ == "__main__":

@@ -17,16 +17,16 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 
-from settings import Settings
+from settings import Settings, get_settings
 from starter.dev import (
     Child,
     DevError,
     InstanceLock,
     check_ports_free,
+    main,
     make_plan,
     port_in_use,
     stop_children,
-    ui_port_from_env,
 )
 from starter.security import Role, mint_token
 from starter.seed import CUSTOMERS, PRODUCTS
@@ -99,13 +99,22 @@ def test_plan_starts_a_local_temporal_with_the_search_attributes(tmp_path: Path)
     assert plan.api_url == "http://127.0.0.1:8123"
 
 
-def test_ui_port_comes_from_the_environment(tmp_path: Path) -> None:
-    assert ui_port_from_env({}) == 8233
-    assert ui_port_from_env({"TEMPORAL_UI_PORT": " 18233 "}) == 18233
+def test_ui_port_comes_from_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert Settings().temporal_ui_port == 8233
+    monkeypatch.setenv("TEMPORAL_UI_PORT", "18233")
+    assert Settings().temporal_ui_port == 18233
+    get_settings.cache_clear()
     for bad in ("ui", "0", "70000", "-1"):
-        with pytest.raises(DevError, match="TEMPORAL_UI_PORT"):
-            ui_port_from_env({"TEMPORAL_UI_PORT": bad})
-    plan = make_plan(Settings(TEMPORAL_ADDRESS="127.0.0.1:17233"), var=tmp_path, ui_port=18233)
+        monkeypatch.setenv("TEMPORAL_UI_PORT", bad)
+        # `orders dev` names the variable and its value and starts nothing.
+        assert main() == 1
+        err = capsys.readouterr().err
+        assert f"TEMPORAL_UI_PORT={bad!r}" in err and "Traceback" not in err, err
+        get_settings.cache_clear()
+    monkeypatch.setenv("TEMPORAL_UI_PORT", "18233")
+    plan = make_plan(Settings(TEMPORAL_ADDRESS="127.0.0.1:17233"), var=tmp_path)
     assert [p for p, _ in plan.ports()] == [17233, 18233, 8000]
     assert "--port 17233" in " ".join(plan.temporal_argv())
     assert "--ui-port 18233" in " ".join(plan.temporal_argv())
