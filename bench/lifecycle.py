@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import concurrent.futures
 import contextlib
 import dataclasses
 import inspect
@@ -116,6 +117,7 @@ class WorkerSettings:
     activity_task_pollers: int | None = None  # SDK default: 5
     max_cached_workflows: int | None = None  # SDK default: 1000 (the sticky cache)
     nonsticky_to_sticky_poll_ratio: float | None = None  # SDK default: 0.2
+    workflow_threads: int | None = None  # SDK default: max_concurrent_workflow_tasks threads
 
     def extras(self) -> dict[str, Any]:
         """Worker options that `worker.build_worker` does not (yet) take."""
@@ -132,6 +134,11 @@ class WorkerSettings:
             out["max_cached_workflows"] = self.max_cached_workflows
         if self.nonsticky_to_sticky_poll_ratio is not None:
             out["nonsticky_to_sticky_poll_ratio"] = self.nonsticky_to_sticky_poll_ratio
+        if self.workflow_threads is not None:
+            # Lives as long as the worker's process (the bench never reuses a worker).
+            out["workflow_task_executor"] = concurrent.futures.ThreadPoolExecutor(
+                max_workers=self.workflow_threads, thread_name_prefix="bench_workflow_"
+            )
         return out
 
 
@@ -203,6 +210,7 @@ class Run:
     machine_cpu_s: float = 0.0  # every process on the machine, ours included
     not_found_retries: int = 0  # phase B: ship updates sent before the child existed
     db_polls: int = 0  # phase B: read-model queries of the paid-watch
+    steps_s: dict[str, list[float]] = field(default_factory=dict)  # phase B: time per step
 
     @property
     def rate(self) -> float:
@@ -230,6 +238,8 @@ class Run:
             out.machine_cpu_s += r.machine_cpu_s
             out.not_found_retries += r.not_found_retries
             out.db_polls += r.db_polls
+            for step, xs in r.steps_s.items():
+                out.steps_s.setdefault(step, []).extend(xs)
         return out
 
     def pct(self, q: float) -> float:
@@ -512,7 +522,10 @@ class ReadModelWatch:
     cause. One query per tick answers every waiting lifecycle.
     """
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], tick_s: float = 0.02) -> None:
+    # One tick every 100 ms: a lifecycle waits on the read model twice, so this adds ~0.1 s to
+    # a ~10 s lifecycle, while a 20 ms tick spent ~25 ms of driver CPU per lifecycle polling
+    # (py-spy) on the two cores the server and the worker need.
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], tick_s: float = 0.1) -> None:
         self.sessions = sessions
         self.tick_s = tick_s
         self.paid_waits: dict[str, asyncio.Future[None]] = {}
@@ -610,6 +623,14 @@ class Lifecycles:
     eager: bool = False
     order_nos: list[str] = field(default_factory=list)
     not_found_retries: int = 0
+    steps_s: dict[str, list[float]] = field(default_factory=dict)
+
+    @contextlib.asynccontextmanager
+    async def step(self, name: str) -> AsyncIterator[None]:
+        """Time one step of a lifecycle: where its latency goes."""
+        t0 = time.perf_counter()
+        yield
+        self.steps_s.setdefault(name, []).append(time.perf_counter() - t0)
 
     async def submit(self, order_no: str, req: SubmitOrder) -> Placement:
         inp = OrderInput(
@@ -650,7 +671,8 @@ class Lifecycles:
         return result
 
     async def supplier_side(self, so: SupplierOrderPlan) -> None:
-        await self.watch.paid(so.id)
+        async with self.step("paid visible"):
+            await self.watch.paid(so.id)
         handle: WorkflowHandle[SupplierOrderWorkflow, SupplierOrderResult] = (
             self.client.get_workflow_handle_for(
                 SupplierOrderWorkflow.run, supplier_order_workflow_id(so.id)
@@ -663,11 +685,16 @@ class Lifecycles:
         )
         # The row turns paid inside the parent's workflow task; the child is started when that
         # task completes, a few milliseconds later.
-        await self._retry_not_found(lambda: handle.execute_update(SupplierOrderWorkflow.ship, ship))
-        await handle.execute_update(SupplierOrderWorkflow.confirm_receipt, ConfirmReceipt())
-        await handle.execute_update(
-            SupplierOrderWorkflow.review, SubmitReview(rating=5, text="Arrived well packed.")
-        )
+        async with self.step("ship"):
+            await self._retry_not_found(
+                lambda: handle.execute_update(SupplierOrderWorkflow.ship, ship)
+            )
+        async with self.step("confirm"):
+            await handle.execute_update(SupplierOrderWorkflow.confirm_receipt, ConfirmReceipt())
+        async with self.step("review"):
+            await handle.execute_update(
+                SupplierOrderWorkflow.review, SubmitReview(rating=5, text="Arrived well packed.")
+            )
 
     async def _retry_not_found(self, call: Callable[[], Awaitable[T]], tries: int = 100) -> T:
         """Retry while the workflow does not exist yet, backing off (each miss is a server call)."""
@@ -686,18 +713,21 @@ class Lifecycles:
     async def one(self, i: int) -> None:
         order_no = new_order_no()
         self.order_nos.append(order_no)
-        placement = await self.submit(order_no, self.shop.request(i))
+        async with self.step("submit"):
+            placement = await self.submit(order_no, self.shop.request(i))
         handle: WorkflowHandle[OrderWorkflow, OrderResult] = self.client.get_workflow_handle_for(
             OrderWorkflow.run, f"order-{order_no}"
         )
-        await handle.signal(
-            OrderWorkflow.payment,
-            PaymentEvent(
-                event_id=f"pay-{order_no}", status="succeeded", amount=placement.plan.payable
-            ),
-        )
+        async with self.step("pay signal"):
+            await handle.signal(
+                OrderWorkflow.payment,
+                PaymentEvent(
+                    event_id=f"pay-{order_no}", status="succeeded", amount=placement.plan.payable
+                ),
+            )
         await asyncio.gather(*(self.supplier_side(so) for so in placement.plan.supplier_orders))
-        status = await self.watch.settled(order_no)
+        async with self.step("finished visible"):
+            status = await self.watch.settled(order_no)
         if status != OrderStatus.FINISHED.value:
             raise RuntimeError(f"order {order_no} ended {status} in the read model")
 
@@ -760,8 +790,14 @@ async def phase_lifecycle(
             )
         sample = lc.order_nos[0] if lc.order_nos else ""
         run.not_found_retries = lc.not_found_retries
+        run.steps_s = lc.steps_s
         run.db_polls = watch.queries
     return run, built, sample
+
+
+def _q(xs: Sequence[float], q: float) -> float:
+    ys = sorted(xs)
+    return ys[min(len(ys) - 1, int(q * len(ys)))] if ys else 0.0
 
 
 # --- history breakdown ----------------------------------------------------------------------
@@ -951,6 +987,14 @@ def report(
     print(f"  persistence ops per lifecycle: {top(b.server.persistence, b.done)}")
     print(f"  frontend calls per lifecycle : {top(b.server.api, b.done)}")
     print(f"  driver: {b.not_found_retries} not-found retries, {b.db_polls} read-model polls")
+    if b.steps_s:
+        print(
+            "  lifecycle steps, p50/p95 ms: "
+            + ", ".join(
+                f"{step} {_q(xs, 0.5) * 1000:.0f}/{_q(xs, 0.95) * 1000:.0f}"
+                for step, xs in b.steps_s.items()
+            )
+        )
     for run in (a, b):
         for err in run.errors[:5]:
             print(f"  ERROR {run.name}: {err}")
@@ -975,6 +1019,7 @@ def report(
         "target_pct": TARGET_RATIO_PCT,
         "lifecycle_p50_ms": round(1000 * b.pct(50), 1),
         "lifecycle_p95_ms": round(1000 * b.pct(95), 1),
+        "lifecycle_steps_p50_ms": {k: round(1000 * _q(v, 0.5), 1) for k, v in b.steps_s.items()},
         "empty_p50_ms": round(1000 * a.pct(50), 1),
         "empty_p95_ms": round(1000 * a.pct(95), 1),
         "history": hist,
@@ -1042,6 +1087,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--cache", type=int, help="max_cached_workflows (SDK default 1000)")
     p.add_argument("--sticky-ratio", type=float, help="nonsticky_to_sticky_poll_ratio (0.2)")
     p.add_argument(
+        "--workflow-threads",
+        type=int,
+        help="threads running workflow activations (SDK default: one per workflow-task slot)",
+    )
+    p.add_argument(
         "--eager-start",
         action="store_true",
         help="experiment: eager workflow start (phase B: start + placement update, not UwS)",
@@ -1098,6 +1148,7 @@ async def main(argv: Sequence[str] | None = None) -> int:
         activity_task_pollers=args.activity_pollers,
         max_cached_workflows=args.cache,
         nonsticky_to_sticky_poll_ratio=args.sticky_ratio,
+        workflow_threads=args.workflow_threads,
     )
     tmp = Path(tempfile.mkdtemp(prefix="bench-lifecycle-"))
     try:
