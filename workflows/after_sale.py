@@ -176,7 +176,10 @@ class AfterSaleWorkflow:
             self.auto_ending = True
             return True
 
-    async def _pay_back(self, at: datetime | None = None) -> None:
+    async def _pay_back(
+        self, at: datetime | None = None, actor: Actor = Actor.SYSTEM, actor_id: str = ""
+    ) -> None:
+        """Record and send the refund; `actor` is whoever's step released it (the log says so)."""
         self.moving += 1
         try:
             self.refund = await workflow.execute_local_activity_method(
@@ -185,7 +188,8 @@ class AfterSaleWorkflow:
                     key=f"{workflow.info().workflow_id}:refund",
                     order_no=self.inp.order_no,
                     at=at or workflow.now(),
-                    actor=Actor.SYSTEM,
+                    actor=actor,
+                    actor_id=actor_id,
                     after_sale_id=self.inp.id,
                 ),
                 start_to_close_timeout=DB_TIMEOUT,
@@ -309,7 +313,8 @@ class AfterSaleWorkflow:
     async def receive_return(self, cmd: ReceiveReturn) -> AfterSaleSnapshot:
         with refusals():
             self._require(A.RETURN_SHIPPED, what="confirm the return")
-            await self._pay_back()
+            # The supplier's confirmation releases the refund: it is the supplier's step.
+            await self._pay_back(actor=Actor.SUPPLIER, actor_id=cmd.actor_id)
         return self.snapshot()
 
     @receive_return.validator

@@ -160,9 +160,13 @@ async def notes(shop: Shop, after_sale_id: str, side: str) -> list[str]:
     return [n.kind for n in found]
 
 
-async def log_actions(shop: Shop, after_sale_id: str) -> list[str]:
+async def log_entries(shop: Shop, after_sale_id: str) -> list[OrderLog]:
     entries = await rows(shop, OrderLog, OrderLog.action.like("after_sale_%"), order_by=OrderLog.id)
-    return [e.action for e in entries if e.detail.get("after_sale_id") == after_sale_id]
+    return [e for e in entries if e.detail.get("after_sale_id") == after_sale_id]
+
+
+async def log_actions(shop: Shop, after_sale_id: str) -> list[str]:
+    return [e.action for e in await log_entries(shop, after_sale_id)]
 
 
 async def coins(shop: Shop) -> Decimal:
@@ -454,6 +458,18 @@ async def test_return_refund_goes_approve_ship_back_receive_refund(shop: Shop) -
         "after_sale_return_shipped",
         "after_sale_refunded",
     ]
+    # Who did each step, and when: the parcel went back three days after the approval.
+    entries = await log_entries(shop, ref.id)
+    assert [(e.actor, e.actor_id) for e in entries] == [
+        ("customer", "alice"),
+        ("supplier", ""),
+        ("customer", "alice"),
+        ("supplier", "s2"),
+    ]
+    times = [e.at for e in entries]
+    assert times == sorted(times) and times[0] == row.created_at
+    assert times[2] - times[1] >= timedelta(days=3)
+    assert times[3] == refund.created_at
     await settle(child)
     await assert_money_per_supplier_order(shop, placement)
     await check_invariants(shop.sessions)
