@@ -249,6 +249,12 @@ class Run:
         return xs[min(len(xs) - 1, max(0, math.ceil(q / 100 * len(xs)) - 1))]
 
 
+# A unit that takes longer than this is counted as an error instead of stalling the run (a
+# worker that keeps failing workflow tasks, e.g. after workflow code changed on disk mid-run,
+# otherwise leaves the benchmark waiting for ever).
+UNIT_TIMEOUT_S = 180.0
+
+
 async def drive(n: int, concurrency: int, one: Callable[[int], Awaitable[None]], run: Run) -> None:
     """Run `one(i)` for i in 0..n-1 with at most `concurrency` in flight; time it into `run`."""
     counter = itertools.count()
@@ -257,7 +263,7 @@ async def drive(n: int, concurrency: int, one: Callable[[int], Awaitable[None]],
         while (i := next(counter)) < n:
             t0 = time.perf_counter()
             try:
-                await one(i)
+                await asyncio.wait_for(one(i), UNIT_TIMEOUT_S)
             except Exception as err:
                 run.errors.append(f"#{i}: {type(err).__name__}: {err}")
                 continue
@@ -608,9 +614,15 @@ async def wait_all_closed(client: Client, task_queue: str, poll_s: float = 0.1) 
     workflow task later. Waiting here keeps that last task inside the measured window.
     """
     query = f'TaskQueue="{task_queue}" AND ExecutionStatus="Running"'
+    deadline = time.monotonic() + UNIT_TIMEOUT_S
     while True:
-        if (await client.count_workflows(query)).count == 0:
+        running = (await client.count_workflows(query)).count
+        if running == 0:
             return
+        if time.monotonic() > deadline:
+            raise RuntimeError(
+                f"{running} workflows still running {UNIT_TIMEOUT_S:.0f} s after the last lifecycle"
+            )
         await asyncio.sleep(poll_s)
 
 
