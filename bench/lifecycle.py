@@ -61,7 +61,7 @@ from temporalio.common import (
 )
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError, RPCStatusCode
-from temporalio.worker import PollerBehaviorSimpleMaximum, Worker
+from temporalio.worker import PollerBehaviorAutoscaling, PollerBehaviorSimpleMaximum, Worker
 
 import worker as order_worker
 from bench.empty import EmptyWorkflow
@@ -118,11 +118,16 @@ class WorkerSettings:
     max_cached_workflows: int | None = None  # SDK default: 1000 (the sticky cache)
     nonsticky_to_sticky_poll_ratio: float | None = None  # SDK default: 0.2
     workflow_threads: int | None = None  # SDK default: max_concurrent_workflow_tasks threads
+    autoscale_pollers: bool = False  # workflow-task pollers scaled on the server's hints
 
     def extras(self) -> dict[str, Any]:
         """Worker options that `worker.build_worker` does not (yet) take."""
         out: dict[str, Any] = {}
-        if self.workflow_task_pollers is not None:
+        if self.autoscale_pollers:
+            out["workflow_task_poller_behavior"] = PollerBehaviorAutoscaling(
+                maximum=self.workflow_task_pollers or 100
+            )
+        elif self.workflow_task_pollers is not None:
             out["workflow_task_poller_behavior"] = PollerBehaviorSimpleMaximum(
                 self.workflow_task_pollers
             )
@@ -1099,6 +1104,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--cache", type=int, help="max_cached_workflows (SDK default 1000)")
     p.add_argument("--sticky-ratio", type=float, help="nonsticky_to_sticky_poll_ratio (0.2)")
     p.add_argument(
+        "--autoscale-pollers",
+        action="store_true",
+        help="workflow-task pollers scale on the server's hints (up to --wft-pollers or 100)",
+    )
+    p.add_argument(
         "--workflow-threads",
         type=int,
         help="threads running workflow activations (SDK default: one per workflow-task slot)",
@@ -1161,6 +1171,7 @@ async def main(argv: Sequence[str] | None = None) -> int:
         max_cached_workflows=args.cache,
         nonsticky_to_sticky_poll_ratio=args.sticky_ratio,
         workflow_threads=args.workflow_threads,
+        autoscale_pollers=args.autoscale_pollers,
     )
     tmp = Path(tempfile.mkdtemp(prefix="bench-lifecycle-"))
     try:
