@@ -5,10 +5,10 @@ the same input and so the same key. Each run here goes through `ActivityEnvironm
 against a real read model, SQLite and PostgreSQL, set up by the activities themselves.
 """
 
-import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,7 +20,6 @@ from activities.aftersales import AfterSaleActivities
 from activities.fulfilment import FulfilmentActivities
 from activities.orders import OrderActivities
 from activities.payments import FakePaymentProvider, PaymentActivities
-from db.session import create_all, make_engine, make_session_factory
 from db.tables import (
     AfterSale,
     CoinLedger,
@@ -49,30 +48,20 @@ from domain.models import OrderLine, OrderPlan, SubmitOrder
 from domain.money import prorate
 from domain.policy import Policy
 from domain.states import Actor, AfterSaleStatus, AfterSaleType, CloseReason
-from tests.support.catalog import seed
 from tests.support.invariants import check_invariants
-from tests.support.postgres import create_database
+from tests.support.read_model import ENGINES, seeded_read_model
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 COINS = Decimal("100.00")  # alice's seeded balance
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+@pytest.fixture(params=ENGINES)
 async def sessions(
-    request: pytest.FixtureRequest, tmp_path: object
+    request: pytest.FixtureRequest, tmp_path: Path
 ) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
     """A fresh, seeded read model on each engine (as tests/workflows/conftest.py makes)."""
-    if request.param == "sqlite":
-        url = f"sqlite+aiosqlite:///{tmp_path}/orders.db"
-    else:
-        pg_url: str = request.getfixturevalue("pg_url")
-        url = await create_database(pg_url, f"t_{uuid.uuid4().hex[:12]}")
-    engine = make_engine(url)
-    await create_all(engine)
-    factory = make_session_factory(engine)
-    await seed(factory)
-    yield factory
-    await engine.dispose()
+    async with seeded_read_model(request, tmp_path) as factory:
+        yield factory
 
 
 async def paid_order(
