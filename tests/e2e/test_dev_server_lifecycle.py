@@ -117,8 +117,8 @@ async def test_two_supplier_lifecycle_on_the_dev_server(
     async with build_worker(client, task_queue, sessions):
         # As POST /orders does it: update-with-start with the search attributes and the
         # summary/details the API computes for the UI.
-        summary, details = orders_api._describe(
-            await orders_api._price(sessions, order_no, request, policy)
+        summary, details = orders_api.run_summary(
+            await orders_api.price_order(sessions, order_no, request, policy)
         )
         placement = await start_order(
             client,

@@ -68,9 +68,10 @@ OrderNo = Annotated[str, Path(alias="no", min_length=1, max_length=32)]
 STATUSES = sorted({s.value for s in OrderStatus} | {s.value for s in SupplierOrderStatus})
 
 
-async def _price(
+async def price_order(
     sessions: Sessions, order_no: str, request: SubmitOrder, policy: Policy
 ) -> OrderPlan:
+    """The order as submitting it would place it: catalog prices, splits, coins (no writes)."""
     async with sessions() as s:
         catalog = await queries.catalog(s, (line.sku for line in request.lines))
         account = await queries.account(s, request.customer_id)
@@ -79,7 +80,7 @@ async def _price(
     return build_plan(order_no, request, catalog, account, policy)
 
 
-def _describe(plan: OrderPlan) -> tuple[str, str]:
+def run_summary(plan: OrderPlan) -> tuple[str, str]:
     """Summary and details of the order's run in the Temporal UI."""
     summary = (
         f"Order {plan.order_no} · {plan.customer_id} · "
@@ -125,8 +126,8 @@ async def submit(
         policy = settings.policy()
         # Pre-check with the same pure rules the placement activity runs: bad input
         # is refused here, before Temporal is touched and with nothing written.
-        plan = await _price(sessions, order_no, request, policy)
-        summary, details = _describe(plan)
+        plan = await price_order(sessions, order_no, request, policy)
+        summary, details = run_summary(plan)
         client = await gateway.client()
         try:
             placement = await start_order(
@@ -141,7 +142,7 @@ async def submit(
         except PlacementRefused as refused:
             # Someone else took the stock (or the coins changed) between the check
             # and the placement: the same check on fresh data names the reason.
-            await _price(sessions, order_no, request, policy)
+            await price_order(sessions, order_no, request, policy)
             raise Conflict(f"the order could not be placed: {refused.message}") from None
         return 201, views.placed(placement)
 
