@@ -11,6 +11,7 @@ from db.session import write_session
 from db.tables import Order, Refund
 from domain.activity_params import IssueRefundParams
 from domain.errors import NotFound
+from domain.states import Actor
 
 
 class PaymentProvider(Protocol):
@@ -61,7 +62,7 @@ class PaymentActivities:
                     refund.order_no,
                     "refund_settled",
                     settled_at,
-                    "system",
+                    Actor.SYSTEM,
                     "payment-provider",
                     refund.supplier_order_id,
                     refund_id=refund.id,
