@@ -47,6 +47,12 @@ class Settings(BaseSettings):
     temporal_ui_port: int = Field(default=8233, ge=1, le=65535, alias="TEMPORAL_UI_PORT")
     # Development defaults, long enough for HS256 (RFC 7518 asks for >= 32 bytes); the API
     # logs a warning while either is in use. Deployments set their own.
+    # The web terminals' /ui/login mints demo tokens for the seeded accounts: only in dev.
+    dev_login: bool = Field(default=False, alias="ORDERS_DEV_LOGIN")
+    # Where the admin page links an order's workflows (default: the local dev server's UI).
+    temporal_ui_url: str | None = Field(default=None, alias="ORDERS_TEMPORAL_UI_URL")
+    # Browser sessions last this long; `Secure` cookies when the site is served over https.
+    ui_session_ttl: Duration = Field(default=timedelta(hours=8), alias="ORDERS_UI_SESSION_TTL")
     jwt_secret: str = Field(default=DEV_JWT_SECRET, alias="ORDERS_JWT_SECRET")
     webhook_secret: str = Field(default=DEV_WEBHOOK_SECRET, alias="ORDERS_WEBHOOK_SECRET")
 
@@ -82,6 +88,9 @@ class Settings(BaseSettings):
         default=100, alias="ORDERS_WORKER_WORKFLOW_TASKS"
     )
     worker_max_concurrent_activities: int = Field(default=100, alias="ORDERS_WORKER_ACTIVITIES")
+
+    def temporal_ui_base(self) -> str:
+        return (self.temporal_ui_url or f"http://127.0.0.1:{self.temporal_ui_port}").rstrip("/")
 
     def policy(self) -> Policy:
         """The windows new orders start with (each running order keeps its own copy)."""

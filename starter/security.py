@@ -2,6 +2,7 @@
 
 import hashlib
 import hmac
+import secrets
 import time
 from dataclasses import dataclass
 from enum import StrEnum
@@ -68,3 +69,35 @@ def verify_signature(secret: str, body: bytes, signature: str | None) -> bool:
         return False
     given = signature.removeprefix("sha256=").strip().lower()
     return hmac.compare_digest(sign_body(secret, body), given)
+
+
+# --- browser sessions (the web terminals) ------------------------------------------------------
+
+# The pages carry the same JWT as the API, in an HttpOnly cookie, so the API endpoints the
+# pages' script calls authenticate it exactly like a bearer header (DESIGN.md §9).
+TOKEN_COOKIE = "orders_token"
+# Signed double-submit CSRF token: a random nonce and its HMAC under the JWT secret, in a
+# cookie the page echoes back in `X-CSRF-Token` (or the form field `csrf_token`). Another
+# origin can neither read the cookie nor forge a signed value, and SameSite=Lax already
+# keeps the session cookie off cross-site POSTs; this is the second, independent guard.
+CSRF_COOKIE = "orders_csrf"
+CSRF_HEADER = "X-CSRF-Token"
+CSRF_FIELD = "csrf_token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def new_csrf_token(secret: str) -> str:
+    nonce = secrets.token_urlsafe(24)
+    return f"{nonce}.{_csrf_mac(secret, nonce)}"
+
+
+def _csrf_mac(secret: str, nonce: str) -> str:
+    return hmac.new(secret.encode(), f"csrf:{nonce}".encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def csrf_valid(secret: str, cookie: str | None, sent: str | None) -> bool:
+    """The token sent with a request equals the cookie, and the cookie is one we signed."""
+    if not cookie or not sent or not hmac.compare_digest(cookie, sent):
+        return False
+    nonce, _, mac = cookie.partition(".")
+    return bool(nonce) and hmac.compare_digest(_csrf_mac(secret, nonce), mac)

@@ -14,6 +14,7 @@ from fastapi import FastAPI
 
 from db.session import make_engine, make_session_factory
 from settings import DEV_JWT_SECRET, DEV_WEBHOOK_SECRET, Settings, get_settings
+from starter import web
 from starter.api import errors
 from starter.api.routers import (
     admin,
@@ -80,6 +81,7 @@ def create_app(
         notifications,
     ):
         app.include_router(module.router)
+    web.install(app, settings)
     return app
 
 

@@ -14,9 +14,19 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from settings import Settings
-from starter.api.errors import forbidden, unauthorized
+from starter.api.errors import ApiError, forbidden, unauthorized
 from starter.api.temporal import TemporalGateway
-from starter.security import InvalidToken, Principal, Role, decode_token
+from starter.security import (
+    CSRF_COOKIE,
+    CSRF_HEADER,
+    SAFE_METHODS,
+    TOKEN_COOKIE,
+    InvalidToken,
+    Principal,
+    Role,
+    csrf_valid,
+    decode_token,
+)
 
 _bearer = HTTPBearer(auto_error=False, description="JWT (HS256) with claims sub, role, supplier_id")
 
@@ -36,16 +46,38 @@ def get_gateway(request: Request) -> TemporalGateway:
     return gateway
 
 
+def bearer_or_cookie(request: Request, creds: HTTPAuthorizationCredentials | None) -> str | None:
+    """The caller's JWT: the Authorization header, else the web terminals' session cookie."""
+    if creds is not None:
+        if creds.scheme.lower() != "bearer" or not creds.credentials:
+            return None
+        return creds.credentials
+    return request.cookies.get(TOKEN_COOKIE) or None
+
+
 def current_principal(
+    request: Request,
     settings: Annotated[Settings, Depends(get_settings)],
     creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
-    if creds is None or creds.scheme.lower() != "bearer" or not creds.credentials:
+    token = bearer_or_cookie(request, creds)
+    if token is None:
         raise unauthorized()
     try:
-        return decode_token(settings.jwt_secret, creds.credentials)
+        principal = decode_token(settings.jwt_secret, token)
     except InvalidToken as err:
         raise unauthorized(f"invalid token: {err}") from None
+    # A cookie rides along on any request the browser makes, a header only on ones our
+    # own script makes: cookie-authenticated commands must prove they came from our pages.
+    if creds is None and request.method not in SAFE_METHODS:
+        sent = request.headers.get(CSRF_HEADER)
+        if not csrf_valid(settings.jwt_secret, request.cookies.get(CSRF_COOKIE), sent):
+            raise ApiError(
+                403,
+                "csrf_failed",
+                f"missing or wrong {CSRF_HEADER}: reload the page and try again",
+            )
+    return principal
 
 
 def require(*roles: Role) -> Callable[[Principal], Principal]:

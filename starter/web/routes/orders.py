@@ -1,0 +1,5 @@
+"""(stub) orders pages."""
+
+from fastapi import APIRouter
+
+router = APIRouter(prefix="/ui", include_in_schema=False)
