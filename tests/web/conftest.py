@@ -1,0 +1,182 @@
+"""The whole stack for the pages, plus a real browser (Debian's Chromium via Playwright).
+
+Real parts only: the Temporal dev server (`dev_env`), a worker on its own task queue over
+a fresh SQLite read model seeded with the demo data, the API (pages included) under
+uvicorn on a free port with `ORDERS_DEV_LOGIN=1`, and Chromium. Two API servers share
+the worker and database: `web` with a 2-minute payment window, `fast_web` with 6 s (the
+countdown test) and short receipt/review windows.
+
+Screenshots go to `ORDERS_SCREENSHOTS_DIR` (default `var/screenshots/`); `make
+screenshots` points it at docs/screenshots/.
+"""
+
+import os
+import shutil
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.async_api import Browser, BrowserContext, Page, async_playwright
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.testing import WorkflowEnvironment
+
+from db.session import create_all, make_engine, make_session_factory
+from settings import Settings
+from starter.api.app import create_app
+from starter.security import TOKEN_COOKIE, mint_token
+from starter.seed import seed_demo
+from starter.web.demo import DEMO_ACCOUNTS
+from tests.api.conftest import serve, stack_settings, stop
+from tests.api.helpers import Api
+from worker import build_worker
+
+CHROMIUM = os.environ.get("ORDERS_CHROMIUM", "/usr/bin/chromium")
+# Flags the machine needs: no sandbox as root, and no background calls to the internet.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+DESKTOP = {"width": 1280, "height": 800}
+PHONE = {"width": 390, "height": 844}
+SCREENSHOTS = Path(os.environ.get("ORDERS_SCREENSHOTS_DIR", "var/screenshots"))
+
+
+@dataclass
+class Web:
+    """One API server (pages included) of the browser tests' stack."""
+
+    url: str
+    settings: Settings
+    sessions: async_sessionmaker[AsyncSession]
+    api: Api  # the same server driven over HTTP, for setup and for checking the database
+
+
+@dataclass
+class WebStack:
+    web: Web
+    fast_web: Web
+    env: WorkflowEnvironment
+
+
+@pytest.fixture(scope="session")
+async def web_stack(
+    dev_env: WorkflowEnvironment, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[WebStack]:
+    if shutil.which(CHROMIUM) is None and not Path(CHROMIUM).exists():
+        pytest.fail(f"Chromium not found at {CHROMIUM}: `make test` installs Debian's chromium")
+    db_path = tmp_path_factory.mktemp("web") / "orders.db"
+    db_url = f"sqlite+aiosqlite:///{db_path}"
+    engine = make_engine(db_url)
+    await create_all(engine)
+    sessions = make_session_factory(engine)
+    await seed_demo(sessions)
+    task_queue = f"web-{uuid.uuid4().hex[:8]}"
+    common = {"ORDERS_DEV_LOGIN": "1"}
+    main = stack_settings(db_url, dev_env, task_queue, ORDERS_PAYMENT_TIMEOUT="120", **common)
+    fast = stack_settings(
+        db_url,
+        dev_env,
+        task_queue,
+        ORDERS_PAYMENT_TIMEOUT="6",
+        ORDERS_LATE_PAYMENT_GRACE="1",
+        **common,
+    )
+    async with build_worker(dev_env.client, task_queue, sessions):
+        servers = [await serve(create_app(main)), await serve(create_app(fast))]
+        try:
+            async with (
+                httpx.AsyncClient(base_url=servers[0].url, timeout=60) as http,
+                httpx.AsyncClient(base_url=servers[1].url, timeout=60) as fast_http,
+            ):
+                yield WebStack(
+                    web=Web(servers[0].url, main, sessions, Api(http, main, sessions)),
+                    fast_web=Web(servers[1].url, fast, sessions, Api(fast_http, fast, sessions)),
+                    env=dev_env,
+                )
+        finally:
+            for running in servers:
+                await stop(running)
+    await engine.dispose()
+
+
+@pytest.fixture
+def web(web_stack: WebStack) -> Web:
+    return web_stack.web
+
+
+@pytest.fixture
+def fast_web(web_stack: WebStack) -> Web:
+    return web_stack.fast_web
+
+
+@pytest.fixture(scope="session")
+async def browser() -> AsyncIterator[Browser]:
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            await browser.close()
+
+
+OpenPage = Callable[..., Awaitable[Page]]
+
+
+@pytest.fixture
+async def open_page(browser: Browser) -> AsyncIterator[OpenPage]:
+    """`await open_page(web, "alice", viewport=PHONE, locale="zh-CN")` → a logged-in page.
+
+    `account` is a demo account key (starter/web/demo.py) or a (sub, role, supplier_id)
+    tuple; None opens a logged-out page. Each call is its own browser context (cookies).
+    """
+    contexts: list[BrowserContext] = []
+
+    async def _open(
+        web: Web,
+        account: str | tuple[str, str, str | None] | None,
+        viewport: dict[str, int] | None = None,
+        locale: str = "en-US",
+    ) -> Page:
+        context = await browser.new_context(
+            viewport=viewport or DESKTOP, locale=locale, base_url=web.url
+        )
+        context.set_default_timeout(15_000)
+        contexts.append(context)
+        if account is not None:
+            if isinstance(account, str):
+                demo = {a.key: a for a in DEMO_ACCOUNTS}[account]
+                sub, role, supplier_id = demo.sub, demo.role.value, demo.supplier_id
+            else:
+                sub, role, supplier_id = account
+            token = mint_token(web.settings.jwt_secret, sub, role, supplier_id, ttl_seconds=3600)
+            await context.add_cookies([{"name": TOKEN_COOKIE, "value": token, "url": web.url}])
+        return await context.new_page()
+
+    yield _open
+    for context in contexts:
+        await context.close()
+
+
+async def shot(page: Page, name: str) -> Path:
+    """Save a full-page screenshot as `<name>-<width>.png` (kept for the README)."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    width = (page.viewport_size or DESKTOP)["width"]
+    path = SCREENSHOTS / f"{name}-{width}.png"
+    await page.screenshot(path=str(path), full_page=True)
+    return path
+
+
+async def no_horizontal_scroll(page: Page) -> None:
+    """The page is no wider than the window (nothing to scroll sideways)."""
+    extra = await page.evaluate(
+        "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+    )
+    assert extra <= 0, f"{page.url}: {extra}px of horizontal scroll"
