@@ -19,7 +19,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.async_api import Browser, BrowserContext, Page, async_playwright
+from playwright.async_api import Browser, BrowserContext, Page, ViewportSize, async_playwright
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.testing import WorkflowEnvironment
 
@@ -44,8 +44,8 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-DESKTOP = {"width": 1280, "height": 800}
-PHONE = {"width": 390, "height": 844}
+DESKTOP: ViewportSize = {"width": 1280, "height": 800}
+PHONE: ViewportSize = {"width": 390, "height": 844}
 SCREENSHOTS = Path(os.environ.get("ORDERS_SCREENSHOTS_DIR", "var/screenshots"))
 
 
@@ -70,7 +70,7 @@ class WebStack:
 async def web_stack(
     dev_env: WorkflowEnvironment, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[WebStack]:
-    if shutil.which(CHROMIUM) is None and not Path(CHROMIUM).exists():
+    if shutil.which(CHROMIUM) is None:
         pytest.fail(f"Chromium not found at {CHROMIUM}: `make test` installs Debian's chromium")
     db_path = tmp_path_factory.mktemp("web") / "orders.db"
     db_url = f"sqlite+aiosqlite:///{db_path}"
@@ -142,7 +142,7 @@ async def open_page(browser: Browser) -> AsyncIterator[OpenPage]:
     async def _open(
         web: Web,
         account: str | tuple[str, str, str | None] | None,
-        viewport: dict[str, int] | None = None,
+        viewport: ViewportSize | None = None,
         locale: str = "en-US",
     ) -> Page:
         context = await browser.new_context(
@@ -167,7 +167,7 @@ async def open_page(browser: Browser) -> AsyncIterator[OpenPage]:
 
 async def shot(page: Page, name: str) -> Path:
     """Save a full-page screenshot as `<name>-<width>.png` (kept for the README)."""
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 (once, tiny)
     width = (page.viewport_size or DESKTOP)["width"]
     path = SCREENSHOTS / f"{name}-{width}.png"
     await page.screenshot(path=str(path), full_page=True)
