@@ -31,7 +31,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TypeVar
@@ -404,6 +404,8 @@ def banner(plan: Plan, children: Sequence[Child], timings: dict[str, float]) -> 
         + ", ".join(f"{k} {v:.1f}s" for k, v in timings.items() if k != "ready")
         + ")",
         "",
+        f"  Web pages    {api}/ui/  (log in as alice, bob, tea-house, ceramics-co, "
+        "digital-goods or admin)",
         f"  API docs     {api}/docs",
         f"  Health       {api}/healthz",
     ]
@@ -445,6 +447,19 @@ def banner(plan: Plan, children: Sequence[Child], timings: dict[str, float]) -> 
     return "\n".join(lines)
 
 
+def child_env(plan: Plan, base: Mapping[str, str]) -> dict[str, str]:
+    """What the worker and API run with: the caller's environment plus dev-mode defaults.
+
+    The demo login of the web pages is on unless the caller set ORDERS_DEV_LOGIN itself;
+    the admin page links to the Temporal UI this stack started.
+    """
+    env = {**base, "PYTHONUNBUFFERED": "1"}
+    env.setdefault("ORDERS_DEV_LOGIN", "1")
+    if plan.temporal_local:
+        env.setdefault("ORDERS_TEMPORAL_UI_URL", plan.ui_url)
+    return env
+
+
 class Stack:
     def __init__(self, plan: Plan, seed: bool = True, out: Callable[[str], None] = say) -> None:
         self.plan = plan
@@ -461,7 +476,7 @@ class Stack:
 
     def _child(self, name: str, argv: Sequence[str]) -> Child:
         child = Child(name, argv, self.plan.logs / f"{name}.log")
-        child.start(env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        child.start(env=child_env(self.plan, os.environ))
         self.children.append(child)
         return child
 

@@ -23,6 +23,7 @@ from starter.dev import (
     DevError,
     InstanceLock,
     check_ports_free,
+    child_env,
     main,
     make_plan,
     port_in_use,
@@ -119,6 +120,16 @@ def test_ui_port_comes_from_the_environment(
     assert "--port 17233" in " ".join(plan.temporal_argv())
     assert "--ui-port 18233" in " ".join(plan.temporal_argv())
     assert plan.ui_url == "http://127.0.0.1:18233"
+
+
+def test_children_get_dev_login_unless_the_caller_chose(tmp_path: Path) -> None:
+    plan = make_plan(Settings(TEMPORAL_UI_PORT=18233), var=tmp_path)
+    env = child_env(plan, {"PATH": "/bin"})
+    assert env["ORDERS_DEV_LOGIN"] == "1" and env["PATH"] == "/bin"
+    assert env["ORDERS_TEMPORAL_UI_URL"] == "http://127.0.0.1:18233"
+    assert child_env(plan, {"ORDERS_DEV_LOGIN": "0"})["ORDERS_DEV_LOGIN"] == "0"
+    remote = make_plan(Settings(TEMPORAL_ADDRESS="temporal.internal:7233"), var=tmp_path)
+    assert "ORDERS_TEMPORAL_UI_URL" not in child_env(remote, {})
 
 
 def test_plan_with_a_remote_temporal_starts_no_server(tmp_path: Path) -> None:
@@ -300,6 +311,10 @@ def test_dev_stack_starts_serves_the_example_refuses_a_second_and_stops_clean(
         with httpx.Client(base_url=api, timeout=30) as http:
             assert http.get("/healthz").status_code == 200
             assert http.get("/docs").status_code == 200
+            # The web pages, with the demo login `make dev` turns on.
+            assert f"Web pages    {api}/ui/" in text
+            login = http.get("/ui/login")
+            assert login.status_code == 200 and 'data-account="alice"' in login.text
             assert httpx.get(ui, timeout=10).status_code == 200
 
             # 2. Migrated and seeded: every demo product and customer is there.
