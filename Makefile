@@ -9,7 +9,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: venv test lint fmt dev bench bytecode clean lock pg-bin
+.PHONY: venv test lint fmt dev bench bytecode clean lock pg-bin browser-bin screenshots
 
 venv: $(STAMP)
 
@@ -41,7 +41,15 @@ pg-bin:
 	  $(SUDO) apt-get update && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y postgresql; \
 	fi
 
-test: venv pg-bin
+# Browser tests drive Debian's Chromium through Playwright (never `playwright install`: it
+# downloads a browser and fails offline); CJK fonts so Chinese pages render as text.
+browser-bin:
+	@if ! command -v chromium >/dev/null 2>&1 || ! fc-list 2>/dev/null | grep -qi 'noto.*cjk'; then \
+	  echo "Chromium or CJK fonts not found; installing the Debian packages"; \
+	  $(SUDO) apt-get update && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y chromium fonts-noto-cjk; \
+	fi
+
+test: venv pg-bin browser-bin
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy .
@@ -67,6 +75,11 @@ dev: venv bytecode
 
 bench: venv bytecode
 	$(BIN)/python -m bench.lifecycle
+
+# Refresh the README's screenshots: every page at 1280x800 and 390x844, from the browser tests.
+screenshots: venv browser-bin
+	rm -rf docs/screenshots
+	ORDERS_SCREENSHOTS_DIR=docs/screenshots $(BIN)/pytest -q tests/web
 
 clean:
 	rm -rf $(VENV) .lock-venv .mypy_cache .ruff_cache .pytest_cache build dist *.egg-info
