@@ -1,0 +1,94 @@
+"""Languages: every string the pages show has its Chinese, and the choice is the user's."""
+
+import io
+from pathlib import Path
+
+import pytest
+from jinja2.ext import babel_extract
+from starlette.requests import Request
+
+from starter.web import i18n, words
+from starter.web.demo import DEMO_ACCOUNTS
+from starter.web.render import TEMPLATES
+
+
+def _template_msgids() -> dict[str, set[str]]:
+    found: dict[str, set[str]] = {}
+    for path in sorted(Path(TEMPLATES).rglob("*.html")):
+        with path.open("rb") as f:
+            for _, _, message, _ in babel_extract(
+                io.BytesIO(f.read()), ["_", "gettext", "ngettext"], [], {}
+            ):
+                for msgid in message if isinstance(message, tuple) else (message,):
+                    if isinstance(msgid, str):
+                        found.setdefault(msgid, set()).add(path.name)
+    return found
+
+
+def test_every_template_string_has_chinese() -> None:
+    zh = i18n.catalog("zh_CN")
+    found = _template_msgids()
+    assert found, "no translatable strings found in the templates"
+    missing = {m: sorted(where) for m, where in found.items() if m not in zh}
+    assert not missing, f"strings without a zh_CN translation: {missing}"
+
+
+@pytest.mark.parametrize(
+    "table",
+    [
+        words.STATUS_WORDS,
+        words.CLOSE_REASON_WORDS,
+        words.AFTER_SALE_TYPE_WORDS,
+        words.KIND_WORDS,
+        {a.key: a.label for a in DEMO_ACCOUNTS},
+    ],
+)
+def test_every_word_table_has_chinese(table: dict[str, str]) -> None:
+    zh = i18n.catalog("zh_CN")
+    assert not [w for w in table.values() if w not in zh]
+
+
+def test_every_status_of_the_domain_has_words() -> None:
+    from domain.states import AfterSaleStatus, ItemStatus, OrderStatus, SupplierOrderStatus
+
+    for enum in (OrderStatus, SupplierOrderStatus, ItemStatus, AfterSaleStatus):
+        assert not [s.value for s in enum if s.value not in words.STATUS_WORDS], enum
+
+
+def test_client_statuses_read_as_the_apps_say_them() -> None:
+    zh = i18n.gettext_for("zh_CN")
+    shown = [zh(words.STATUS_WORDS[s]) for s in words.CLIENT_TABS]
+    assert shown == ["待付款", "待发货", "待收货", "待评价", "已完成", "已关闭"]
+
+
+def _request(headers: dict[str, str]) -> Request:
+    raw = [(k.lower().encode(), v.encode()) for k, v in headers.items()]
+    return Request({"type": "http", "method": "GET", "path": "/ui/shop", "headers": raw})
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        ({}, "en"),
+        ({"Accept-Language": "zh-CN,zh;q=0.9,en;q=0.8"}, "zh_CN"),
+        ({"Accept-Language": "en-GB,en;q=0.9,zh-CN;q=0.8"}, "en"),
+        ({"Accept-Language": "fr-FR,zh-TW;q=0.5"}, "zh_CN"),
+        ({"Accept-Language": "fr-FR,de;q=0.5"}, "en"),
+        ({"Accept-Language": "en;q=0.1,zh;q=0.9"}, "zh_CN"),
+        ({"Accept-Language": "zh;q=0,en;q=0.2"}, "en"),
+        ({"Accept-Language": "zh-CN", "Cookie": "orders_lang=en"}, "en"),
+        ({"Accept-Language": "en", "Cookie": "orders_lang=zh_CN"}, "zh_CN"),
+        ({"Accept-Language": "zh-CN", "Cookie": "orders_lang=klingon"}, "zh_CN"),
+    ],
+)
+def test_language_from_the_switch_then_the_browser(headers: dict[str, str], expected: str) -> None:
+    assert i18n.choose(_request(headers)) == expected
+
+
+def test_time_spans_use_their_largest_unit() -> None:
+    from datetime import timedelta
+
+    assert words.span(timedelta(days=9, hours=23)) == (9, "days")
+    assert words.span(timedelta(hours=1, minutes=5)) == (1, "hour")
+    assert words.span(timedelta(seconds=-130)) == (2, "minutes")
+    assert words.span(timedelta(seconds=1)) == (1, "second")
