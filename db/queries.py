@@ -279,3 +279,51 @@ async def order_items(s: AsyncSession, order_no: str) -> list[OrderItem]:
 
 def money_or_zero(value: Decimal | None) -> Decimal:
     return value if value is not None else Decimal("0")
+
+
+# --- catalog list (shop) ------------------------------------------------------------------------
+
+
+def _like_pattern(text: str) -> str:
+    """`%text%` for LIKE, with the wildcards the customer typed taken literally."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+async def list_products(
+    s: AsyncSession,
+    supplier_id: str | None,
+    q: str | None,
+    limit: int,
+    after_sku: str | None,
+) -> tuple[list[Product], str | None]:
+    """Active products in SKU order after `after_sku` (keyset paging).
+
+    `q` matches the name or the SKU, case-insensitively. Returns the page and the SKU to
+    continue after (None on the last page).
+    """
+    query = select(Product).where(Product.active.is_(True))
+    if supplier_id:
+        query = query.where(Product.supplier_id == supplier_id)
+    if q:
+        pattern = _like_pattern(q)
+        query = query.where(
+            or_(Product.name.ilike(pattern, escape="\\"), Product.sku.ilike(pattern, escape="\\"))
+        )
+    if after_sku is not None:
+        query = query.where(Product.sku > after_sku)
+    rows = list((await s.scalars(query.order_by(Product.sku).limit(limit + 1))).all())
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return rows, rows[-1].sku if more else None
+
+
+async def catalog_suppliers(s: AsyncSession) -> list[str]:
+    """Suppliers with something on sale, for the shop's filter."""
+    rows = await s.scalars(
+        select(Product.supplier_id)
+        .where(Product.active.is_(True))
+        .distinct()
+        .order_by(Product.supplier_id)
+    )
+    return list(rows.all())

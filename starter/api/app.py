@@ -19,6 +19,7 @@ from starter.api import errors
 from starter.api.routers import (
     admin,
     after_sales,
+    cart,
     catalog,
     checkout,
     health,
@@ -71,6 +72,7 @@ def create_app(
     for module in (
         health,
         checkout,
+        cart,
         orders,
         supplier,
         supplier_orders,

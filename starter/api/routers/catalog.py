@@ -1,25 +1,86 @@
-"""Catalog (public product page, admin upsert) and customer accounts (admin)."""
+"""Catalog (public list and product page, admin upsert) and customer accounts (admin)."""
 
+import base64
+import binascii
+import json
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Response
+from fastapi import APIRouter, Path, Query, Response
+from pydantic import Field
 from sqlalchemy.exc import IntegrityError
 
 from db import queries
 from db.session import write_session
 from db.tables import CoinLedger, Customer, Product
-from domain.errors import Conflict, NotFound
+from domain.errors import Conflict, InvalidInput, NotFound
 from starter.api import views
 from starter.api.deps import Admin, Sessions
 from starter.api.routers._common import AUTH, errors
-from starter.api.schemas import CustomerIn, CustomerOut, ProductIn, ProductOut
+from starter.api.schemas import CustomerIn, CustomerOut, Out, ProductIn, ProductOut
 
 router = APIRouter(tags=["catalog"])
 
 Sku = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")]
 CustomerId = Annotated[str, Path(alias="id", min_length=1, max_length=64)]
+
+
+# --- catalog list (shop) ------------------------------------------------------------------
+
+
+class ProductPage(Out):
+    items: list[ProductOut]
+    next_cursor: str | None = Field(
+        description="pass as `cursor` for the next page; null on the last page"
+    )
+
+
+def encode_cursor(after_sku: str) -> str:
+    """An opaque continuation token: clients pass it back, never build it."""
+    raw = json.dumps({"after": after_sku}, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> str:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        after = json.loads(raw)["after"]
+    except (binascii.Error, ValueError, KeyError, TypeError):
+        raise InvalidInput("cursor is not one this API returned; start again without it") from None
+    if not isinstance(after, str) or not after:
+        raise InvalidInput("cursor is not one this API returned; start again without it")
+    return after
+
+
+@router.get(
+    "/products",
+    response_model=ProductPage,
+    responses=errors(422),
+    summary="Products on sale, in SKU order (keyset paging)",
+)
+async def list_products(
+    sessions: Sessions,
+    supplier_id: Annotated[str | None, Query(max_length=64, description="one supplier")] = None,
+    q: Annotated[
+        str | None,
+        Query(max_length=100, description="part of the name or SKU, any case"),
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: Annotated[
+        str | None, Query(max_length=400, description="`next_cursor` of the previous page")
+    ] = None,
+) -> ProductPage:
+    """Public: active products only; `next_cursor` continues after the last one shown."""
+    after = decode_cursor(cursor) if cursor else None
+    async with sessions() as s:
+        rows, more_after = await queries.list_products(
+            s, supplier_id or None, (q or "").strip() or None, limit, after
+        )
+    return ProductPage(
+        items=[views.product(r) for r in rows],
+        next_cursor=encode_cursor(more_after) if more_after else None,
+    )
 
 
 @router.get("/products/{sku}", response_model=ProductOut, responses=errors(404))
