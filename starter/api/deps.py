@@ -4,17 +4,24 @@ Handlers open their own short database sessions (`async with sessions() as s`)
 rather than holding one for the whole request: a command waits on a workflow
 whose activity writes the same database, and on SQLite an open transaction in
 the API would block that write.
+
+Command endpoints take one bundle, `Ctx` (the caller, settings, sessions, the
+Temporal gateway and the client's `Idempotency-Key`), as `CustomerCtx` or
+`SupplierCtx`: the role guard and the documented header parameter come with it.
 """
 
 from collections.abc import Callable
-from typing import Annotated
+from dataclasses import dataclass
+from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request
+from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from settings import Settings
 from starter.api.errors import ApiError, forbidden, unauthorized
+from starter.api.idempotency import Work, run_idempotent, update_id
 from starter.api.temporal import TemporalGateway
 from starter.security import (
     CSRF_COOKIE,
@@ -114,3 +121,50 @@ IdempotencyKey = Annotated[
         description="Retry-safe key: the same key and body replay the first response",
     ),
 ]
+
+
+@dataclass(frozen=True, slots=True)
+class Ctx:
+    """What a command endpoint works with, resolved once per request."""
+
+    principal: Principal
+    settings: Settings
+    sessions: async_sessionmaker[AsyncSession]
+    gateway: TemporalGateway
+    idempotency_key: str | None
+
+    def update_id(self, route: str) -> str | None:
+        """The Temporal update id of this command (None without an Idempotency-Key)."""
+        return update_id(self.principal, route, self.idempotency_key)
+
+    async def run(
+        self,
+        route: str,
+        payload: Any,
+        work: Work,
+        seed: Callable[[], dict[str, Any]] = dict,
+    ) -> JSONResponse:
+        """`work` at most once per (caller, route, Idempotency-Key); see run_idempotent."""
+        return await run_idempotent(
+            self.sessions, self.principal, route, self.idempotency_key, payload, work, seed=seed
+        )
+
+
+def command(*roles: Role) -> Callable[..., Ctx]:
+    """The `Ctx` dependency of a command the given roles may send."""
+    guard = require(*roles)
+
+    def ctx(
+        principal: Annotated[Principal, Depends(guard)],
+        settings: SettingsDep,
+        sessions: Sessions,
+        gateway: Gateway,
+        idempotency_key: IdempotencyKey = None,
+    ) -> Ctx:
+        return Ctx(principal, settings, sessions, gateway, idempotency_key)
+
+    return ctx
+
+
+CustomerCtx = Annotated[Ctx, Depends(command(Role.CUSTOMER))]
+SupplierCtx = Annotated[Ctx, Depends(command(Role.SUPPLIER))]

@@ -18,19 +18,10 @@ from domain.messages import (
     ReturnShipment,
 )
 from starter.api import access, views
-from starter.api.deps import (
-    Customer,
-    Gateway,
-    IdempotencyKey,
-    Party,
-    Sessions,
-    Supplier,
-)
-from starter.api.idempotency import run_idempotent, update_id
+from starter.api.deps import Ctx, CustomerCtx, Party, Sessions, SupplierCtx
 from starter.api.routers._common import AUTH, errors
 from starter.api.schemas import AfterSaleOut, DecisionIn, ReturnShipmentIn
-from starter.api.temporal import TemporalGateway, after_sale_workflow_id, guarded
-from starter.security import Principal
+from starter.api.temporal import after_sale_workflow_id, guarded
 from workflows.after_sale import AfterSaleWorkflow
 
 router = APIRouter(prefix="/after-sales", tags=["after-sales"])
@@ -48,29 +39,26 @@ async def _view(sessions: Sessions, after_sale_id: str) -> AfterSaleOut:
 
 
 async def _command(
-    sessions: Sessions,
-    gateway: TemporalGateway,
-    principal: Principal,
+    ctx: Ctx,
     after_sale_id: str,
     route: str,
-    key: str | None,
     payload: dict[str, Any],
     call: Callable[[Any, str | None], Awaitable[AfterSaleSnapshot]],
 ) -> JSONResponse:
+    """Ownership check, then the update of the request's workflow, then the refreshed request."""
+
     async def work(_: dict[str, Any]) -> tuple[int, BaseModel]:
-        async with sessions() as s:
-            row = await access.after_sale_for(s, principal, after_sale_id)
-        client = await gateway.client()
+        async with ctx.sessions() as s:
+            row = await access.after_sale_for(s, ctx.principal, after_sale_id)
+        client = await ctx.gateway.client()
         handle = client.get_workflow_handle(after_sale_workflow_id(row.id))
         await guarded(
-            lambda: call(handle, update_id(principal, f"{route}:{row.id}", key)),
+            lambda: call(handle, ctx.update_id(f"{route}:{row.id}")),
             gone=f"after-sales request {row.id} is {row.status} and closed",
         )
-        return 200, await _view(sessions, row.id)
+        return 200, await _view(ctx.sessions, row.id)
 
-    return await run_idempotent(
-        sessions, principal, f"after-sales/{after_sale_id}/{route}", key, payload, work
-    )
+    return await ctx.run(f"after-sales/{after_sale_id}/{route}", payload, work)
 
 
 @router.get("/{id}", response_model=AfterSaleOut, responses=errors(*AUTH, 404))
@@ -89,22 +77,14 @@ async def get_after_sale(
     summary="Supplier approves (a refund-only request is refunded at once)",
 )
 async def approve(
-    after_sale_id: AfterSaleId,
-    principal: Supplier,
-    sessions: Sessions,
-    gateway: Gateway,
-    body: Annotated[DecisionIn | None, Body()] = None,
-    idempotency_key: IdempotencyKey = None,
+    after_sale_id: AfterSaleId, ctx: SupplierCtx, body: Annotated[DecisionIn | None, Body()] = None
 ) -> JSONResponse:
     reason = body.reason if body else ""
-    cmd = AfterSaleDecision(approve=True, reason=reason, actor_id=principal.sub)
+    cmd = AfterSaleDecision(approve=True, reason=reason, actor_id=ctx.principal.sub)
     return await _command(
-        sessions,
-        gateway,
-        principal,
+        ctx,
         after_sale_id,
         "approve",
-        idempotency_key,
         {"reason": reason},
         lambda h, uid: h.execute_update(AfterSaleWorkflow.decide, cmd, id=uid),
     )
@@ -117,22 +97,14 @@ async def approve(
     summary="Supplier rejects the request",
 )
 async def reject(
-    after_sale_id: AfterSaleId,
-    principal: Supplier,
-    sessions: Sessions,
-    gateway: Gateway,
-    body: Annotated[DecisionIn | None, Body()] = None,
-    idempotency_key: IdempotencyKey = None,
+    after_sale_id: AfterSaleId, ctx: SupplierCtx, body: Annotated[DecisionIn | None, Body()] = None
 ) -> JSONResponse:
     reason = body.reason if body else ""
-    cmd = AfterSaleDecision(approve=False, reason=reason, actor_id=principal.sub)
+    cmd = AfterSaleDecision(approve=False, reason=reason, actor_id=ctx.principal.sub)
     return await _command(
-        sessions,
-        gateway,
-        principal,
+        ctx,
         after_sale_id,
         "reject",
-        idempotency_key,
         {"reason": reason},
         lambda h, uid: h.execute_update(AfterSaleWorkflow.decide, cmd, id=uid),
     )
@@ -145,21 +117,15 @@ async def reject(
     summary="Customer ships the goods back (return_refund, once approved)",
 )
 async def return_shipment(
-    after_sale_id: AfterSaleId,
-    body: ReturnShipmentIn,
-    principal: Customer,
-    sessions: Sessions,
-    gateway: Gateway,
-    idempotency_key: IdempotencyKey = None,
+    after_sale_id: AfterSaleId, body: ReturnShipmentIn, ctx: CustomerCtx
 ) -> JSONResponse:
-    cmd = ReturnShipment(carrier=body.carrier, tracking_no=body.tracking_no, actor_id=principal.sub)
+    cmd = ReturnShipment(
+        carrier=body.carrier, tracking_no=body.tracking_no, actor_id=ctx.principal.sub
+    )
     return await _command(
-        sessions,
-        gateway,
-        principal,
+        ctx,
         after_sale_id,
         "return-shipment",
-        idempotency_key,
         body.model_dump(mode="json"),
         lambda h, uid: h.execute_update(AfterSaleWorkflow.return_shipment, cmd, id=uid),
     )
@@ -171,21 +137,12 @@ async def return_shipment(
     responses=COMMAND_ERRORS,
     summary="Supplier confirms the returned goods arrived → refund",
 )
-async def receive_return(
-    after_sale_id: AfterSaleId,
-    principal: Supplier,
-    sessions: Sessions,
-    gateway: Gateway,
-    idempotency_key: IdempotencyKey = None,
-) -> JSONResponse:
-    cmd = ReceiveReturn(actor_id=principal.sub)
+async def receive_return(after_sale_id: AfterSaleId, ctx: SupplierCtx) -> JSONResponse:
+    cmd = ReceiveReturn(actor_id=ctx.principal.sub)
     return await _command(
-        sessions,
-        gateway,
-        principal,
+        ctx,
         after_sale_id,
         "receive-return",
-        idempotency_key,
         {},
         lambda h, uid: h.execute_update(AfterSaleWorkflow.receive_return, cmd, id=uid),
     )
@@ -197,21 +154,12 @@ async def receive_return(
     responses=COMMAND_ERRORS,
     summary="Customer withdraws the request",
 )
-async def cancel(
-    after_sale_id: AfterSaleId,
-    principal: Customer,
-    sessions: Sessions,
-    gateway: Gateway,
-    idempotency_key: IdempotencyKey = None,
-) -> JSONResponse:
-    cmd = CancelAfterSale(actor_id=principal.sub)
+async def cancel(after_sale_id: AfterSaleId, ctx: CustomerCtx) -> JSONResponse:
+    cmd = CancelAfterSale(actor_id=ctx.principal.sub)
     return await _command(
-        sessions,
-        gateway,
-        principal,
+        ctx,
         after_sale_id,
         "cancel",
-        idempotency_key,
         {},
         lambda h, uid: h.execute_update(AfterSaleWorkflow.cancel, cmd, id=uid),
     )

@@ -27,15 +27,7 @@ from domain.policy import Policy
 from domain.split import MAX_QTY_PER_LINE, build_plan
 from domain.states import Actor, OrderStatus, SupplierOrderStatus
 from starter.api import access, views
-from starter.api.deps import (
-    Customer,
-    CustomerOrAdmin,
-    Gateway,
-    IdempotencyKey,
-    Sessions,
-    SettingsDep,
-)
-from starter.api.idempotency import run_idempotent, update_id
+from starter.api.deps import CustomerCtx, CustomerOrAdmin, Gateway, Sessions, SettingsDep
 from starter.api.payments import deliver_payment
 from starter.api.routers._common import AUTH, errors
 from starter.api.schemas import (
@@ -109,30 +101,23 @@ def run_summary(plan: OrderPlan) -> tuple[str, str]:
     responses=errors(*AUTH, 404, 409, 422, 503, 504),
     summary="Submit an order: reserve stock, deduct coins, wait for payment",
 )
-async def submit(
-    body: SubmitIn,
-    principal: Customer,
-    sessions: Sessions,
-    gateway: Gateway,
-    settings: SettingsDep,
-    idempotency_key: IdempotencyKey = None,
-) -> JSONResponse:
+async def submit(body: SubmitIn, ctx: CustomerCtx) -> JSONResponse:
     request = SubmitOrder(
-        customer_id=principal.sub, lines=body.lines, coins=body.coins, groups=body.groups
+        customer_id=ctx.principal.sub, lines=body.lines, coins=body.coins, groups=body.groups
     )
 
     async def work(seed: dict[str, Any]) -> tuple[int, BaseModel]:
         order_no = str(seed["order_no"])
-        policy = settings.policy()
+        policy = ctx.settings.policy()
         # Pre-check with the same pure rules the placement activity runs: bad input
         # is refused here, before Temporal is touched and with nothing written.
-        plan = await price_order(sessions, order_no, request, policy)
+        plan = await price_order(ctx.sessions, order_no, request, policy)
         summary, details = run_summary(plan)
-        client = await gateway.client()
+        client = await ctx.gateway.client()
         try:
             placement = await start_order(
                 client,
-                settings.task_queue,
+                ctx.settings.task_queue,
                 order_no,
                 OrderInput(order_no=order_no, request=request, policy=policy),
                 policy,
@@ -142,18 +127,12 @@ async def submit(
         except PlacementRefused as refused:
             # Someone else took the stock (or the coins changed) between the check
             # and the placement: the same check on fresh data names the reason.
-            await price_order(sessions, order_no, request, policy)
+            await price_order(ctx.sessions, order_no, request, policy)
             raise Conflict(f"the order could not be placed: {refused.message}") from None
         return 201, views.placed(placement)
 
-    return await run_idempotent(
-        sessions,
-        principal,
-        "submit",
-        idempotency_key,
-        body.model_dump(mode="json"),
-        work,
-        seed=lambda: {"order_no": new_order_no()},
+    return await ctx.run(
+        "submit", body.model_dump(mode="json"), work, seed=lambda: {"order_no": new_order_no()}
     )
 
 
@@ -265,43 +244,32 @@ async def get_order(
     summary="Cancel an unpaid order (stock and coins go back)",
 )
 async def cancel_order(
-    order_no: OrderNo,
-    principal: Customer,
-    sessions: Sessions,
-    settings: SettingsDep,
-    gateway: Gateway,
-    body: Annotated[CancelIn | None, Body()] = None,
-    idempotency_key: IdempotencyKey = None,
+    order_no: OrderNo, ctx: CustomerCtx, body: Annotated[CancelIn | None, Body()] = None
 ) -> JSONResponse:
     reason = body.reason if body else ""
 
     async def work(_: dict[str, Any]) -> tuple[int, BaseModel]:
-        async with sessions() as s:
-            order = await access.order_for(s, principal, order_no)
+        async with ctx.sessions() as s:
+            order = await access.order_for(s, ctx.principal, order_no)
         if order.status != OrderStatus.PENDING_PAYMENT:
             raise InvalidState(
                 f"only unpaid orders can be cancelled here (order is {order.status}); "
                 "cancel a paid supplier order instead"
             )
-        client = await gateway.client()
+        client = await ctx.gateway.client()
         handle = client.get_workflow_handle(order_workflow_id(order_no))
         await guarded(
             lambda: handle.execute_update(
                 OrderWorkflow.cancel,
-                CancelOrder(actor=Actor.CUSTOMER, actor_id=principal.sub, reason=reason),
-                id=update_id(principal, "cancel-order", idempotency_key),
+                CancelOrder(actor=Actor.CUSTOMER, actor_id=ctx.principal.sub, reason=reason),
+                id=ctx.update_id("cancel-order"),
             ),
             gone=f"order {order_no} is closed",
         )
-        return 200, await order_view(sessions, settings, None, order_no)
+        return 200, await order_view(ctx.sessions, ctx.settings, None, order_no)
 
-    return await run_idempotent(
-        sessions,
-        principal,
-        f"orders/{order_no}/cancel",
-        idempotency_key,
-        {"order_no": order_no, "reason": reason},
-        work,
+    return await ctx.run(
+        f"orders/{order_no}/cancel", {"order_no": order_no, "reason": reason}, work
     )
 
 
@@ -313,23 +281,18 @@ async def cancel_order(
     summary="Simulated payment (dev provider): the same path as the payment webhook",
 )
 async def pay(
-    order_no: OrderNo,
-    principal: Customer,
-    sessions: Sessions,
-    gateway: Gateway,
-    body: Annotated[PayIn | None, Body()] = None,
-    idempotency_key: IdempotencyKey = None,
+    order_no: OrderNo, ctx: CustomerCtx, body: Annotated[PayIn | None, Body()] = None
 ) -> JSONResponse:
     body = body or PayIn()
 
     async def work(_: dict[str, Any]) -> tuple[int, BaseModel]:
-        async with sessions() as s:
-            order = await access.order_for(s, principal, order_no)
+        async with ctx.sessions() as s:
+            order = await access.order_for(s, ctx.principal, order_no)
         if order.status != OrderStatus.PENDING_PAYMENT:
             raise InvalidState(f"order {order_no} is {order.status}: nothing to pay")
         # Event ids are global at the provider; scope the key by order so one
         # customer key reused on two orders is two events.
-        event_id = f"dev-{order_no}-{idempotency_key or uuid.uuid4().hex}"
+        event_id = f"dev-{order_no}-{ctx.idempotency_key or uuid.uuid4().hex}"
         event = PaymentEvent(
             event_id=event_id,
             status=body.status,
@@ -337,15 +300,10 @@ async def pay(
             method=body.method,
             at=datetime.now(UTC),
         )
-        return 202, await deliver_payment(sessions, gateway, order_no, event)
+        return 202, await deliver_payment(ctx.sessions, ctx.gateway, order_no, event)
 
-    return await run_idempotent(
-        sessions,
-        principal,
-        f"orders/{order_no}/pay",
-        idempotency_key,
-        {"order_no": order_no, **body.model_dump(mode="json")},
-        work,
+    return await ctx.run(
+        f"orders/{order_no}/pay", {"order_no": order_no, **body.model_dump(mode="json")}, work
     )
 
 
@@ -355,15 +313,12 @@ async def pay(
     responses=errors(*AUTH, 404, 422),
     summary="One distinct item → its product; several → added to the cart",
 )
-async def buy_again(
-    order_no: OrderNo,
-    principal: Customer,
-    sessions: Sessions,
-    idempotency_key: IdempotencyKey = None,
-) -> JSONResponse:
+async def buy_again(order_no: OrderNo, ctx: CustomerCtx) -> JSONResponse:
+    principal = ctx.principal
+
     async def work(_: dict[str, Any]) -> tuple[int, BaseModel]:
         now = datetime.now(UTC)
-        async with write_session(sessions) as s:
+        async with write_session(ctx.sessions) as s:
             await access.order_for(s, principal, order_no)
             items = await queries.order_items(s, order_no)
             wanted: dict[str, int] = {}
@@ -416,11 +371,4 @@ async def buy_again(
             out.cart = [views.cart_line(li, p) for li, p in await queries.cart(s, principal.sub)]
         return 200, out
 
-    return await run_idempotent(
-        sessions,
-        principal,
-        f"orders/{order_no}/buy-again",
-        idempotency_key,
-        {"order_no": order_no},
-        work,
-    )
+    return await ctx.run(f"orders/{order_no}/buy-again", {"order_no": order_no}, work)

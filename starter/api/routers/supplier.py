@@ -24,15 +24,7 @@ from domain.messages import (
 from domain.models import Address
 from domain.states import Actor, SupplierOrderStatus
 from starter.api import access, views
-from starter.api.deps import (
-    Gateway,
-    IdempotencyKey,
-    Sessions,
-    SettingsDep,
-    Supplier,
-    SupplierOrAdmin,
-)
-from starter.api.idempotency import run_idempotent, update_id
+from starter.api.deps import Ctx, Sessions, SettingsDep, SupplierCtx, SupplierOrAdmin
 from starter.api.routers._common import AUTH, errors
 from starter.api.schemas import (
     CancelIn,
@@ -41,8 +33,8 @@ from starter.api.schemas import (
     SupplierViewOut,
     TrackingFixIn,
 )
-from starter.api.temporal import TemporalGateway, guarded, supplier_order_workflow_id
-from starter.security import Principal, Role
+from starter.api.temporal import guarded, supplier_order_workflow_id
+from starter.security import Role
 from workflows.supplier_order import SupplierOrderWorkflow
 
 router = APIRouter(prefix="/supplier", tags=["supplier"])
@@ -103,13 +95,9 @@ async def get_supplier_order(
 
 
 async def _command(
-    sessions: Sessions,
-    settings: SettingsDep,
-    gateway: TemporalGateway,
-    principal: Principal,
+    ctx: Ctx,
     supplier_order_id: str,
     route: str,
-    key: str | None,
     payload: dict[str, Any],
     call: Callable[[Any, str | None], Awaitable[SupplierOrderSnapshot]],
     status: int = 200,
@@ -117,24 +105,19 @@ async def _command(
     """Ownership check, then the workflow update, then the refreshed record."""
 
     async def work(_: dict[str, Any]) -> tuple[int, BaseModel]:
-        row = await access.commandable_supplier_order(sessions, principal, supplier_order_id)
-        client = await gateway.client()
+        row = await access.commandable_supplier_order(
+            ctx.sessions, ctx.principal, supplier_order_id
+        )
+        client = await ctx.gateway.client()
         handle = client.get_workflow_handle(supplier_order_workflow_id(row.id))
         await guarded(
-            lambda: call(handle, update_id(principal, f"{route}:{row.id}", key)),
+            lambda: call(handle, ctx.update_id(f"{route}:{row.id}")),
             gone=f"supplier order {row.id} is {row.status} and no longer takes commands",
             starting=access.is_live(row),
         )
-        return status, await supplier_view(sessions, settings, row.id)
+        return status, await supplier_view(ctx.sessions, ctx.settings, row.id)
 
-    return await run_idempotent(
-        sessions,
-        principal,
-        f"supplier/orders/{id}/{route}",
-        key,
-        payload,
-        work,
-    )
+    return await ctx.run(f"supplier/orders/{id}/{route}", payload, work)
 
 
 @router.post(
@@ -145,29 +128,19 @@ async def _command(
     summary="Ship items in one package (partial shipments allowed)",
 )
 async def ship(
-    supplier_order_id: SupplierOrderId,
-    body: ShipmentIn,
-    principal: Supplier,
-    sessions: Sessions,
-    settings: SettingsDep,
-    gateway: Gateway,
-    idempotency_key: IdempotencyKey = None,
+    supplier_order_id: SupplierOrderId, body: ShipmentIn, ctx: SupplierCtx
 ) -> JSONResponse:
     cmd = ShipItems(
         carrier=body.carrier,
         tracking_no=body.tracking_no,
         method=body.method,
         items=[ShipLine(item_id=i.item_id, qty=i.qty) for i in body.items],
-        actor_id=principal.sub,
+        actor_id=ctx.principal.sub,
     )
     return await _command(
-        sessions,
-        settings,
-        gateway,
-        principal,
+        ctx,
         supplier_order_id,
         "ship",
-        idempotency_key,
         body.model_dump(mode="json"),
         lambda h, uid: h.execute_update(SupplierOrderWorkflow.ship, cmd, id=uid),
         status=201,
@@ -184,26 +157,18 @@ async def edit_tracking(
     supplier_order_id: SupplierOrderId,
     tracking_no: Annotated[str, Path(min_length=1, max_length=80)],
     body: TrackingFixIn,
-    principal: Supplier,
-    sessions: Sessions,
-    settings: SettingsDep,
-    gateway: Gateway,
-    idempotency_key: IdempotencyKey = None,
+    ctx: SupplierCtx,
 ) -> JSONResponse:
     cmd = EditTracking(
         tracking_no=tracking_no,
         new_tracking_no=body.tracking_no,
         carrier=body.carrier,
-        actor_id=principal.sub,
+        actor_id=ctx.principal.sub,
     )
     return await _command(
-        sessions,
-        settings,
-        gateway,
-        principal,
+        ctx,
         supplier_order_id,
         "edit-tracking",
-        idempotency_key,
         {"tracking_no": tracking_no, **body.model_dump(mode="json")},
         lambda h, uid: h.execute_update(SupplierOrderWorkflow.edit_tracking, cmd, id=uid),
     )
@@ -216,23 +181,13 @@ async def edit_tracking(
     summary="Change the receiver (before the first shipment)",
 )
 async def change_receiver(
-    supplier_order_id: SupplierOrderId,
-    body: Address,
-    principal: Supplier,
-    sessions: Sessions,
-    settings: SettingsDep,
-    gateway: Gateway,
-    idempotency_key: IdempotencyKey = None,
+    supplier_order_id: SupplierOrderId, body: Address, ctx: SupplierCtx
 ) -> JSONResponse:
-    cmd = ChangeReceiver(address=body, actor_id=principal.sub)
+    cmd = ChangeReceiver(address=body, actor_id=ctx.principal.sub)
     return await _command(
-        sessions,
-        settings,
-        gateway,
-        principal,
+        ctx,
         supplier_order_id,
         "receiver",
-        idempotency_key,
         body.model_dump(mode="json"),
         lambda h, uid: h.execute_update(SupplierOrderWorkflow.change_receiver, cmd, id=uid),
     )
@@ -246,23 +201,15 @@ async def change_receiver(
 )
 async def supplier_cancel(
     supplier_order_id: SupplierOrderId,
-    principal: Supplier,
-    sessions: Sessions,
-    settings: SettingsDep,
-    gateway: Gateway,
+    ctx: SupplierCtx,
     body: Annotated[CancelIn | None, Body()] = None,
-    idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     reason = body.reason if body else ""
-    cmd = CancelSupplierOrder(actor=Actor.SUPPLIER, actor_id=principal.sub, reason=reason)
+    cmd = CancelSupplierOrder(actor=Actor.SUPPLIER, actor_id=ctx.principal.sub, reason=reason)
     return await _command(
-        sessions,
-        settings,
-        gateway,
-        principal,
+        ctx,
         supplier_order_id,
         "cancel",
-        idempotency_key,
         {"reason": reason},
         lambda h, uid: h.execute_update(SupplierOrderWorkflow.cancel, cmd, id=uid),
     )

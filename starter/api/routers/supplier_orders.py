@@ -21,13 +21,11 @@ from domain.messages import (
 )
 from domain.states import Actor
 from starter.api import access, views
-from starter.api.deps import Customer, Gateway, IdempotencyKey, Sessions, SettingsDep
+from starter.api.deps import Ctx, CustomerCtx, Sessions, SettingsDep
 from starter.api.errors import ApiError
-from starter.api.idempotency import run_idempotent, update_id
 from starter.api.routers._common import AUTH, errors
 from starter.api.schemas import AfterSaleIn, AfterSaleOut, CancelIn, ReviewIn, SupplierOrderOut
-from starter.api.temporal import TemporalGateway, guarded, supplier_order_workflow_id
-from starter.security import Principal
+from starter.api.temporal import guarded, supplier_order_workflow_id
 from workflows.supplier_order import SupplierOrderWorkflow
 
 router = APIRouter(prefix="/supplier-orders", tags=["supplier orders (customer)"])
@@ -48,30 +46,28 @@ async def customer_view(
 
 
 async def _command(
-    sessions: Sessions,
-    settings: SettingsDep,
-    gateway: TemporalGateway,
-    principal: Principal,
+    ctx: Ctx,
     supplier_order_id: str,
     route: str,
-    key: str | None,
     payload: dict[str, Any],
     call: Callable[[Any, str | None], Awaitable[SupplierOrderSnapshot]],
 ) -> JSONResponse:
+    """Ownership check, then the workflow update, then the refreshed record."""
+
     async def work(_: dict[str, Any]) -> tuple[int, BaseModel]:
-        row = await access.commandable_supplier_order(sessions, principal, supplier_order_id)
-        client = await gateway.client()
+        row = await access.commandable_supplier_order(
+            ctx.sessions, ctx.principal, supplier_order_id
+        )
+        client = await ctx.gateway.client()
         handle = client.get_workflow_handle(supplier_order_workflow_id(row.id))
         await guarded(
-            lambda: call(handle, update_id(principal, f"{route}:{row.id}", key)),
+            lambda: call(handle, ctx.update_id(f"{route}:{row.id}")),
             gone=f"supplier order {row.id} is {row.status} and no longer takes commands",
             starting=access.is_live(row),
         )
-        return 200, await customer_view(sessions, settings, row.id)
+        return 200, await customer_view(ctx.sessions, ctx.settings, row.id)
 
-    return await run_idempotent(
-        sessions, principal, f"supplier-orders/{supplier_order_id}/{route}", key, payload, work
-    )
+    return await ctx.run(f"supplier-orders/{supplier_order_id}/{route}", payload, work)
 
 
 @router.post(
@@ -82,23 +78,15 @@ async def _command(
 )
 async def cancel(
     supplier_order_id: SupplierOrderId,
-    principal: Customer,
-    sessions: Sessions,
-    settings: SettingsDep,
-    gateway: Gateway,
+    ctx: CustomerCtx,
     body: Annotated[CancelIn | None, Body()] = None,
-    idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     reason = body.reason if body else ""
-    cmd = CancelSupplierOrder(actor=Actor.CUSTOMER, actor_id=principal.sub, reason=reason)
+    cmd = CancelSupplierOrder(actor=Actor.CUSTOMER, actor_id=ctx.principal.sub, reason=reason)
     return await _command(
-        sessions,
-        settings,
-        gateway,
-        principal,
+        ctx,
         supplier_order_id,
         "cancel",
-        idempotency_key,
         {"reason": reason},
         lambda h, uid: h.execute_update(SupplierOrderWorkflow.cancel, cmd, id=uid),
     )
@@ -110,23 +98,12 @@ async def cancel(
     responses=errors(*AUTH, 404, 409, 429, 503, 504),
     summary="Remind the supplier to ship (at most once per interval; 429 with retry_at)",
 )
-async def remind(
-    supplier_order_id: SupplierOrderId,
-    principal: Customer,
-    sessions: Sessions,
-    settings: SettingsDep,
-    gateway: Gateway,
-    idempotency_key: IdempotencyKey = None,
-) -> JSONResponse:
-    cmd = RemindShipment(actor_id=principal.sub)
+async def remind(supplier_order_id: SupplierOrderId, ctx: CustomerCtx) -> JSONResponse:
+    cmd = RemindShipment(actor_id=ctx.principal.sub)
     return await _command(
-        sessions,
-        settings,
-        gateway,
-        principal,
+        ctx,
         supplier_order_id,
         "remind",
-        idempotency_key,
         {},
         lambda h, uid: h.execute_update(SupplierOrderWorkflow.remind, cmd, id=uid),
     )
@@ -138,23 +115,12 @@ async def remind(
     responses=COMMAND_ERRORS,
     summary="Confirm receipt (refused while any item is unshipped)",
 )
-async def confirm_receipt(
-    supplier_order_id: SupplierOrderId,
-    principal: Customer,
-    sessions: Sessions,
-    settings: SettingsDep,
-    gateway: Gateway,
-    idempotency_key: IdempotencyKey = None,
-) -> JSONResponse:
-    cmd = ConfirmReceipt(actor_id=principal.sub)
+async def confirm_receipt(supplier_order_id: SupplierOrderId, ctx: CustomerCtx) -> JSONResponse:
+    cmd = ConfirmReceipt(actor_id=ctx.principal.sub)
     return await _command(
-        sessions,
-        settings,
-        gateway,
-        principal,
+        ctx,
         supplier_order_id,
         "confirm-receipt",
-        idempotency_key,
         {},
         lambda h, uid: h.execute_update(SupplierOrderWorkflow.confirm_receipt, cmd, id=uid),
     )
@@ -166,23 +132,12 @@ async def confirm_receipt(
     responses=COMMAND_ERRORS,
     summary="Extend the auto-confirm deadline once",
 )
-async def extend_receipt(
-    supplier_order_id: SupplierOrderId,
-    principal: Customer,
-    sessions: Sessions,
-    settings: SettingsDep,
-    gateway: Gateway,
-    idempotency_key: IdempotencyKey = None,
-) -> JSONResponse:
-    cmd = ExtendReceipt(actor_id=principal.sub)
+async def extend_receipt(supplier_order_id: SupplierOrderId, ctx: CustomerCtx) -> JSONResponse:
+    cmd = ExtendReceipt(actor_id=ctx.principal.sub)
     return await _command(
-        sessions,
-        settings,
-        gateway,
-        principal,
+        ctx,
         supplier_order_id,
         "extend-receipt",
-        idempotency_key,
         {},
         lambda h, uid: h.execute_update(SupplierOrderWorkflow.extend_receipt, cmd, id=uid),
     )
@@ -195,25 +150,15 @@ async def extend_receipt(
     summary="Review the received goods (all unreviewed items, or one)",
 )
 async def review(
-    supplier_order_id: SupplierOrderId,
-    body: ReviewIn,
-    principal: Customer,
-    sessions: Sessions,
-    settings: SettingsDep,
-    gateway: Gateway,
-    idempotency_key: IdempotencyKey = None,
+    supplier_order_id: SupplierOrderId, body: ReviewIn, ctx: CustomerCtx
 ) -> JSONResponse:
     cmd = SubmitReview(
-        item_id=body.item_id, rating=body.rating, text=body.text, actor_id=principal.sub
+        item_id=body.item_id, rating=body.rating, text=body.text, actor_id=ctx.principal.sub
     )
     return await _command(
-        sessions,
-        settings,
-        gateway,
-        principal,
+        ctx,
         supplier_order_id,
         "review",
-        idempotency_key,
         body.model_dump(mode="json"),
         lambda h, uid: h.execute_update(SupplierOrderWorkflow.review, cmd, id=uid),
     )
@@ -227,45 +172,37 @@ async def review(
     summary="Ask for a refund or a return of shipped items",
 )
 async def request_after_sale(
-    supplier_order_id: SupplierOrderId,
-    body: AfterSaleIn,
-    principal: Customer,
-    sessions: Sessions,
-    gateway: Gateway,
-    idempotency_key: IdempotencyKey = None,
+    supplier_order_id: SupplierOrderId, body: AfterSaleIn, ctx: CustomerCtx
 ) -> JSONResponse:
     cmd = RequestAfterSale(
         item_id=body.item_id,
         qty=body.qty,
         type=body.type,
         reason=body.reason,
-        actor_id=principal.sub,
+        actor_id=ctx.principal.sub,
     )
 
     async def work(_: dict[str, Any]) -> tuple[int, BaseModel]:
-        row = await access.commandable_supplier_order(sessions, principal, supplier_order_id)
-        client = await gateway.client()
+        row = await access.commandable_supplier_order(
+            ctx.sessions, ctx.principal, supplier_order_id
+        )
+        client = await ctx.gateway.client()
         handle = client.get_workflow_handle(supplier_order_workflow_id(row.id))
         ref: AfterSaleRef = await guarded(
             lambda: handle.execute_update(
                 SupplierOrderWorkflow.request_after_sale,
                 cmd,
-                id=update_id(principal, f"after-sale:{row.id}", idempotency_key),
+                id=ctx.update_id(f"after-sale:{row.id}"),
             ),
             gone=f"supplier order {row.id} is {row.status} and its after-sales window is over",
             starting=access.is_live(row),
         )
-        async with sessions() as s:
+        async with ctx.sessions() as s:
             after_sale = await queries.get_after_sale(s, ref.id)
         if after_sale is None:  # written by the update's activity before it returned
             raise ApiError(500, "internal", f"after-sales request {ref.id} was not recorded")
         return 201, views.after_sale(after_sale)
 
-    return await run_idempotent(
-        sessions,
-        principal,
-        f"supplier-orders/{supplier_order_id}/after-sales",
-        idempotency_key,
-        body.model_dump(mode="json"),
-        work,
+    return await ctx.run(
+        f"supplier-orders/{supplier_order_id}/after-sales", body.model_dump(mode="json"), work
     )
