@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from domain.actions import Action
 from domain.models import Address, GroupInput, OrderLine
 from domain.states import (
     AfterSaleStatus,
@@ -222,6 +223,13 @@ class SupplierOrderOut(Out):
     packages: list[PackageOut]
     after_sales: list[AfterSaleBrief]
     deadlines: DeadlinesOut
+    actions: list[Action] = Field(
+        default_factory=list,
+        description="the customer commands the rules allow now (domain/actions.py): "
+        "cancel, remind (offered while waiting to ship; a second one inside the interval "
+        "is refused with 429 until deadlines.remind_allowed_at), confirm-receipt, "
+        "extend-receipt, review, after-sales, buy-again",
+    )
 
 
 class OrderOut(Out):

@@ -7,6 +7,7 @@ from typing import Any
 
 from db.queries import OrderDetail, SupplierOrderDetail, natural_key
 from db.tables import AfterSale, CartLine, Customer, Notification, OrderLog, Package, Product
+from domain.actions import AfterSaleFacts, ItemFacts, SupplierOrderFacts, allowed_actions
 from domain.geo import eta, haversine_km
 from domain.messages import Deadlines, Placement
 from domain.models import Address
@@ -205,8 +206,41 @@ def deadlines(d: SupplierOrderDetail, live: Deadlines | None) -> sc.DeadlinesOut
     )
 
 
+def supplier_order_facts(so: sc.SupplierOrderOut) -> SupplierOrderFacts:
+    """The facts of a supplier order view that decide which commands it offers."""
+    return SupplierOrderFacts(
+        status=so.status,
+        items=tuple(
+            ItemFacts(
+                item_id=i.item_id,
+                sku=i.sku,
+                qty=i.qty,
+                shipped_qty=i.shipped_qty,
+                closed=i.status is ItemStatus.CLOSED,
+            )
+            for sub in so.sub_orders
+            for i in sub.items
+        ),
+        after_sales=tuple(
+            AfterSaleFacts(id=a.id, item_id=a.item_id, qty=a.qty, type=a.type, status=a.status)
+            for a in so.after_sales
+        ),
+        extended=so.extended,
+        received_at=so.received_at,
+        after_sales_until=so.deadlines.after_sales_until,
+    )
+
+
 def supplier_order(
     d: SupplierOrderDetail, speeds: Mapping[str, float], live: Deadlines | None = None
+) -> sc.SupplierOrderOut:
+    out = _supplier_order(d, speeds, live)
+    out.actions = allowed_actions(supplier_order_facts(out), datetime.now(UTC))
+    return out
+
+
+def _supplier_order(
+    d: SupplierOrderDetail, speeds: Mapping[str, float], live: Deadlines | None
 ) -> sc.SupplierOrderOut:
     r = d.row
     return sc.SupplierOrderOut(
