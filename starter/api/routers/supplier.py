@@ -117,7 +117,7 @@ async def _command(
         )
         return status, await supplier_view(ctx.sessions, ctx.settings, row.id)
 
-    return await ctx.run(f"supplier/orders/{id}/{route}", payload, work)
+    return await ctx.run(f"supplier/orders/{supplier_order_id}/{route}", payload, work)
 
 
 @router.post(
