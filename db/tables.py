@@ -99,10 +99,13 @@ class Order(Base):
     coins_refunded: Mapped[Decimal] = mapped_column(Money, default=Decimal("0"))
     payment_method: Mapped[str | None] = mapped_column(String(40), nullable=True)
     pay_deadline: Mapped[datetime]
-    created_at: Mapped[datetime] = mapped_column(index=True)
+    created_at: Mapped[datetime]
     paid_at: Mapped[datetime | None]
     closed_at: Mapped[datetime | None]
     plan: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+    # Newest first, keyset-paged on (created_at, order_no): the admin search and the lists.
+    __table_args__ = (Index("ix_orders_created_at_order_no", "created_at", "order_no"),)
 
 
 class SupplierOrder(Base):
