@@ -7,6 +7,7 @@ so a page of N orders costs a constant number of round trips.
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
 
 from sqlalchemy import Select, func, or_, select
@@ -327,3 +328,72 @@ async def catalog_suppliers(s: AsyncSession) -> list[str]:
         .order_by(Product.supplier_id)
     )
     return list(rows.all())
+
+
+# --- admin search -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OrderSearch:
+    """What the admin search filters on; None: any."""
+
+    # The order's status, or any of its supplier orders' (only the supplier's own supplier
+    # orders when `supplier_id` is given too: both filters then speak of the same one).
+    status: str | None = None
+    customer_id: str | None = None
+    supplier_id: str | None = None
+    order_no: str | None = None
+    created_from: datetime | None = None  # inclusive
+    created_before: datetime | None = None  # exclusive
+
+
+OrderKey = tuple[datetime, str]
+"""(created_at, order_no) of the last order of a page: where the next one starts."""
+
+
+async def search_orders(
+    s: AsyncSession, f: OrderSearch, limit: int, after: OrderKey | None = None
+) -> tuple[list[Order], OrderKey | None]:
+    """Orders matching `f`, newest first (created_at, then order_no), after `after`.
+
+    Keyset paging on the (created_at, order_no) index: a page costs the same however deep
+    it is, and orders placed meanwhile never shift it. Returns the page and the key to
+    continue after (None on the last page).
+    """
+    query = select(Order)
+    if f.order_no is not None:
+        query = query.where(Order.order_no == f.order_no)
+    if f.customer_id is not None:
+        query = query.where(Order.customer_id == f.customer_id)
+    if f.supplier_id is not None or f.status is not None:
+        children = select(SupplierOrder.order_no)
+        if f.supplier_id is not None:
+            children = children.where(SupplierOrder.supplier_id == f.supplier_id)
+        if f.status is None:
+            query = query.where(Order.order_no.in_(children))
+        else:
+            children = children.where(SupplierOrder.status == f.status)
+            own = Order.status == f.status
+            if f.supplier_id is not None:
+                supplies = select(SupplierOrder.order_no).where(
+                    SupplierOrder.supplier_id == f.supplier_id
+                )
+                own = own & Order.order_no.in_(supplies)
+            query = query.where(or_(own, Order.order_no.in_(children)))
+    if f.created_from is not None:
+        query = query.where(Order.created_at >= f.created_from)
+    if f.created_before is not None:
+        query = query.where(Order.created_at < f.created_before)
+    if after is not None:
+        at, no = after
+        # `created_at <= at` bounds the index range; the OR settles ties on the timestamp.
+        query = query.where(
+            Order.created_at <= at,
+            or_(Order.created_at < at, Order.order_no < no),
+        )
+    query = query.order_by(Order.created_at.desc(), Order.order_no.desc()).limit(limit + 1)
+    rows = list((await s.scalars(query)).all())
+    if len(rows) <= limit:
+        return rows, None
+    rows = rows[:limit]
+    return rows, (rows[-1].created_at, rows[-1].order_no)
