@@ -5,11 +5,12 @@ from datetime import timedelta
 from functools import lru_cache
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BeforeValidator, Field
+from pydantic import AfterValidator, BeforeValidator, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from domain.geo import DEFAULT_SPEEDS_KMH
 from domain.policy import Policy, parse_duration
+from starter.payload_codec import PayloadKey, parse_payload_keys
 
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
 
@@ -24,6 +25,13 @@ def _merge_speeds(value: dict[str, float]) -> dict[str, float]:
     if bad:
         raise ValueError(f"shipping speeds must be positive km/h, got {bad}")
     return {**DEFAULT_SPEEDS_KMH, **value}
+
+
+def _payload_keys_parse(value: SecretStr | None) -> SecretStr | None:
+    """A bad ORDERS_PAYLOAD_KEY stops the process at start, not at the first payload."""
+    if value is not None:
+        parse_payload_keys(value.get_secret_value())
+    return value
 
 
 DEV_JWT_SECRET = "dev-jwt-secret-change-me-before-deploying"
@@ -55,6 +63,14 @@ class Settings(BaseSettings):
     ui_session_ttl: Duration = Field(default=timedelta(hours=8), alias="ORDERS_UI_SESSION_TTL")
     jwt_secret: str = Field(default=DEV_JWT_SECRET, alias="ORDERS_JWT_SECRET")
     webhook_secret: str = Field(default=DEV_WEBHOOK_SECRET, alias="ORDERS_WEBHOOK_SECRET")
+    # Payload encryption (starter/payload_codec.py): `[id:]base64-of-32-bytes[,...]`, the
+    # first key encrypts, all decrypt. Unset: payloads go to Temporal as plain JSON.
+    payload_key: Annotated[SecretStr | None, AfterValidator(_payload_keys_parse)] = Field(
+        default=None, alias="ORDERS_PAYLOAD_KEY"
+    )
+    # Browser origins (comma-separated) allowed to call /codec, i.e. the Temporal UI's.
+    # Unset: the local UI's in dev mode, else the origin of ORDERS_TEMPORAL_UI_URL.
+    codec_cors_origins: str | None = Field(default=None, alias="ORDERS_CODEC_CORS_ORIGINS")
 
     payment_timeout: Duration = Field(default=timedelta(minutes=30), alias="ORDERS_PAYMENT_TIMEOUT")
     auto_confirm_after: Duration = Field(
@@ -91,6 +107,22 @@ class Settings(BaseSettings):
 
     def temporal_ui_base(self) -> str:
         return (self.temporal_ui_url or f"http://127.0.0.1:{self.temporal_ui_port}").rstrip("/")
+
+    def payload_keys(self) -> tuple[PayloadKey, ...]:
+        if self.payload_key is None:
+            return ()
+        return parse_payload_keys(self.payload_key.get_secret_value())
+
+    def codec_origins(self) -> list[str]:
+        if self.codec_cors_origins is not None:
+            return [o.strip().rstrip("/") for o in self.codec_cors_origins.split(",") if o.strip()]
+        if self.dev_login:
+            port = self.temporal_ui_port
+            return [f"http://127.0.0.1:{port}", f"http://localhost:{port}"]
+        if self.temporal_ui_url:
+            scheme, _, rest = self.temporal_ui_url.partition("://")
+            return [f"{scheme}://{rest.split('/', 1)[0]}"]
+        return []
 
     def policy(self) -> Policy:
         """The windows new orders start with (each running order keeps its own copy)."""

@@ -9,7 +9,6 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client, TLSConfig
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
@@ -20,6 +19,7 @@ from activities.payments import FakePaymentProvider, PaymentActivities, PaymentP
 from db.session import make_engine, make_session_factory
 from settings import Settings, get_settings
 from shutdown import exit_now
+from starter.payload_codec import data_converter
 from workflows.after_sale import AfterSaleWorkflow
 from workflows.order import OrderWorkflow
 from workflows.supplier_order import SupplierOrderWorkflow
@@ -110,7 +110,8 @@ async def connect(settings: Settings) -> Client:
         namespace=settings.temporal_namespace,
         api_key=settings.temporal_api_key,
         tls=tls,
-        data_converter=pydantic_data_converter,
+        # The pydantic converter; payloads AES-GCM encrypted when ORDERS_PAYLOAD_KEY is set.
+        data_converter=data_converter(settings.payload_keys()),
     )
 
 

@@ -22,6 +22,7 @@ from starter.api.routers import (
     cart,
     catalog,
     checkout,
+    codec,
     health,
     notifications,
     orders,
@@ -81,6 +82,7 @@ def create_app(
         catalog,
         admin,
         notifications,
+        codec,
     ):
         app.include_router(module.router)
     web.install(app, settings)
