@@ -1,13 +1,23 @@
 """The catalog list (GET /products) and the server-side cart (/cart/lines, /cart/remove)."""
 
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from db import queries
+from db.session import create_all, make_engine, make_session_factory, write_session
 from db.tables import Product
 from settings import Settings
 from starter.api.app import create_app
 from tests.api.helpers import Api, Who, uid
+from tests.support.postgres import create_database, drop_database
 
 
 async def _named_product(api: Api, supplier: Who, name: str, active: bool = True) -> str:
@@ -175,6 +185,16 @@ async def test_cart_add_with_idempotency_key_adds_once(api: Api) -> None:
     assert await _lines(api, customer) == {sku: 4}
 
 
+async def test_concurrent_adds_all_count(api: Api) -> None:
+    sku = await api.product(api.supplier())
+    customer = await api.customer()
+    results = await asyncio.gather(
+        *(api.call("POST", "/cart/lines", customer, {"sku": sku, "qty": 1}) for _ in range(6))
+    )
+    assert [r.status_code for r in results] == [200] * 6
+    assert await _lines(api, customer) == {sku: 6}
+
+
 async def test_cart_remove_takes_out_what_was_ordered(api: Api) -> None:
     supplier = api.supplier()
     a, b, c = [await api.product(supplier) for _ in range(3)]
@@ -238,3 +258,71 @@ def test_openapi_documents_the_catalog_list_and_cart() -> None:
         assert {"200", "401", "403"} <= set(op["responses"]), (method, path)
         ok = op["responses"]["200"]["content"]["application/json"]["schema"]
         assert ok["$ref"].endswith("/CartOut"), (method, path)
+
+
+# --- the list query itself, on both databases ------------------------------------------------
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def catalog_db(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    name = ""
+    if request.param == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp_path}/catalog.db"
+    else:
+        pg_url: str = request.getfixturevalue("pg_url")
+        name = f"catalog_{uuid.uuid4().hex[:12]}"
+        url = await create_database(pg_url, name)
+    engine = make_engine(url)
+    try:
+        await create_all(engine)
+        yield make_session_factory(engine)
+    finally:
+        await engine.dispose()
+        if name:
+            await drop_database(pg_url, name)
+
+
+async def test_list_products_query_on_sqlite_and_postgresql(
+    catalog_db: async_sessionmaker[AsyncSession],
+) -> None:
+    names = {
+        "a-1": ("Green TEA", "s1", True),
+        "a-2": ("Mug 100%", "s1", True),
+        "B-3": ("Plate", "s2", True),
+        "b_4": ("Old tea", "s2", False),
+        "c-5": ("Oolong tea", "s2", True),
+    }
+    async with write_session(catalog_db) as s:
+        for sku, (name, supplier, active) in names.items():
+            s.add(
+                Product(
+                    sku=sku,
+                    name=name,
+                    supplier_id=supplier,
+                    product_type="t",
+                    kind="physical",
+                    price=Decimal("1.00"),
+                    on_hand=1,
+                    reserved=0,
+                    active=active,
+                )
+            )
+    async with catalog_db() as s:
+        page, after = await queries.list_products(s, None, None, 2, None)
+        rest, end = await queries.list_products(s, None, None, 2, after)
+        listed = [p.sku for p in page + rest]  # in the database's collation order
+        assert sorted(listed) == sorted(["a-1", "a-2", "B-3", "c-5"]) and len(page) == 2
+        assert end is None and after == page[-1].sku
+        found, _ = await queries.list_products(s, None, "tea", 10, None)
+        assert {p.sku for p in found} == {"a-1", "c-5"}  # the inactive one is not listed
+        found, _ = await queries.list_products(s, None, "b-3", 10, None)
+        assert [p.sku for p in found] == ["B-3"]
+        found, _ = await queries.list_products(s, None, "0%", 10, None)
+        assert [p.sku for p in found] == ["a-2"]
+        found, _ = await queries.list_products(s, None, "_", 10, None)
+        assert found == []  # "_" is literal: only the inactive b_4 has one
+        found, _ = await queries.list_products(s, "s2", "TEA", 10, None)
+        assert [p.sku for p in found] == ["c-5"]
+        assert await queries.catalog_suppliers(s) == ["s1", "s2"]

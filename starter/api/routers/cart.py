@@ -12,6 +12,7 @@ from fastapi import APIRouter, Path
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import delete
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db import queries
@@ -71,14 +72,14 @@ async def add_line(
     on sale → 409. Stock is not checked nor reserved here. With an `Idempotency-Key`, a
     retried request adds once."""
 
-    async def work(_: dict[str, Any]) -> tuple[int, BaseModel]:
+    async def add() -> CartOut:
         async with write_session(sessions) as s:
             product = await s.get(Product, body.sku)
             if product is None:
                 raise NotFound(f"no product {body.sku!r}", sku=body.sku)
             if not product.active:
                 raise Conflict(f"product {body.sku!r} is not on sale", sku=body.sku)
-            line = await s.get(CartLine, (principal.sub, body.sku))
+            line = await s.get(CartLine, (principal.sub, body.sku), with_for_update=True)
             if line is None:
                 s.add(
                     CartLine(
@@ -91,7 +92,15 @@ async def add_line(
             else:
                 line.qty = min(line.qty + body.qty, MAX_QTY_PER_LINE)
             await s.flush()
-            return 200, await _cart(s, principal.sub)
+            return await _cart(s, principal.sub)
+
+    async def work(_: dict[str, Any]) -> tuple[int, BaseModel]:
+        try:
+            return 200, await add()
+        except IntegrityError:
+            # The same SKU was added at the same moment (another tab): now it is a line
+            # to add to.
+            return 200, await add()
 
     return await run_idempotent(
         sessions, principal, "cart/lines", idempotency_key, body.model_dump(mode="json"), work
@@ -153,7 +162,7 @@ async def remove_quantities(
             wanted[li.sku] = wanted.get(li.sku, 0) + li.qty
         async with write_session(sessions) as s:
             for sku, qty in wanted.items():
-                line = await s.get(CartLine, (principal.sub, sku))
+                line = await s.get(CartLine, (principal.sub, sku), with_for_update=True)
                 if line is None:
                     continue
                 if line.qty <= qty:
