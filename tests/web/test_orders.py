@@ -299,6 +299,12 @@ async def test_my_orders_newest_first_tabs_filter_and_phone_layout(
     await expect(tab).to_have_attribute("aria-current", "page")
     await expect(rows).to_have_count(1)
     await expect(rows).to_have_attribute("data-order-no", paid["order_no"])
+    # The live region re-renders with the same filter (what a pushed change does).
+    await page.evaluate("window.Orders.refreshAll()")
+    await expect(page.get_by_test_id("order-list")).to_have_attribute(
+        "data-status", "PENDING_SHIPMENT"
+    )
+    await expect(rows).to_have_count(1)
     await page.locator('[data-testid="order-tab"][data-status="PENDING_PAYMENT"]').click()
     await expect(rows).to_have_count(1)
     await expect(rows).to_have_attribute("data-order-no", unpaid["order_no"])
