@@ -9,7 +9,7 @@ the log is the change feed. One `LiveHub` per app (per API process) follows it:
   memory to the subscribers of their topics (`order:<no>`, `customer:<id>`,
   `supplier:<id>`, `admin`).
 - On PostgreSQL a trigger on `order_log` does `pg_notify('order_log', id)` (migration
-  0002); the hub LISTENs on one connection and runs the same query as soon as a
+  0003); the hub LISTENs on one connection and runs the same query as soon as a
   notification arrives, polling only every `fallback_interval` in case a notification is
   lost (or while the LISTEN connection is down, every `poll_interval`). On SQLite it polls
   every `poll_interval` (0.5 s).
@@ -59,7 +59,7 @@ from starter.web import i18n
 
 log = logging.getLogger(__name__)
 
-CHANNEL = "order_log"  # pg_notify channel of the trigger (db/migrations/versions/0002_*)
+CHANNEL = "order_log"  # pg_notify channel of the trigger (migration 0003_order_log_notify)
 RETRY_MS = 2000  # how long a browser waits before reconnecting
 # Order-level log rows that concern every supplier of the order: the payment that makes
 # their supplier orders "paid" (written in the same transaction). Other order-level rows
