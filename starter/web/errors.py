@@ -32,6 +32,7 @@ def _error_page(request: Request, status: int, message: str) -> Response:
         viewer,
         "error.html",
         status_code=status,
+        whole=True,
         status=status,
         title=titles.get(status, "Something went wrong"),
         message=message,

@@ -99,11 +99,16 @@ def page(
     template: str,
     status_code: int = 200,
     headers: Mapping[str, str] | None = None,
+    whole: bool = False,
     **context: Any,
 ) -> HTMLResponse:
-    """Render a page, or only its live region when the script asks with `?fragment=`."""
+    """Render a page, or only its live region when the script asks with `?fragment=`.
+
+    `whole=True` always renders the whole template (error pages: a refused fragment
+    request gets the error page, which the script does not swap in).
+    """
     locale = i18n.choose(request)
-    fragment = request.query_params.get("fragment")
+    fragment = None if whole else request.query_params.get("fragment")
     if fragment is not None:
         if not fragment.isidentifier():
             fragment = "missing"

@@ -171,3 +171,9 @@ async def test_root_goes_to_the_shop_and_language_switch_is_remembered(
     assert '<html lang="zh-CN">' in page.text and "登录" in page.text
     r = await dev.get("/ui/lang", params={"to": "en", "next": "//evil.example"})
     assert r.headers["location"] == "/ui/shop"
+
+
+async def test_a_refused_fragment_is_the_error_page_not_a_500(dev: httpx.AsyncClient) -> None:
+    _login_cookie(dev, "alice", "customer")
+    r = await dev.get("/ui/orders/NOPE", params={"fragment": "order_live"})
+    assert r.status_code == 404 and 'data-testid="error-page"' in r.text
