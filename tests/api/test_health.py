@@ -86,3 +86,34 @@ async def test_database_down(stack: Stack, tmp_path: object) -> None:
             assert r.json()["error"]["code"] == "database_unavailable"
     finally:
         await stop(running)
+
+
+async def test_readyz_names_each_check_and_turns_503_while_draining(
+    api: Api, no_temporal: Api
+) -> None:
+    r = await api.http.get("/readyz")
+    assert r.status_code == 200, r.text
+    assert r.json() == {"status": "ready", "database": "ok", "temporal": "ok", "draining": False}
+
+    r = await no_temporal.http.get("/readyz")
+    assert r.status_code == 503
+    body = r.json()
+    assert body["status"] == "unavailable" and body["draining"] is False
+    assert body["database"] == "ok" and body["temporal"].startswith("unavailable")
+    assert body["error"]["code"] == "unavailable" and "temporal" in body["error"]["message"]
+
+    # Draining (what SIGTERM does, starter/api/drain.py): not ready, still alive and serving.
+    app = create_app(api.settings)
+    running = await serve(app)
+    try:
+        async with httpx.AsyncClient(base_url=running.url, timeout=30) as http:
+            assert (await http.get("/readyz")).status_code == 200
+            app.state.drain.start()
+            r = await http.get("/readyz")
+            assert r.status_code == 503
+            assert r.json()["status"] == "draining" and r.json()["draining"] is True
+            assert r.json()["error"]["message"] == "draining: shutting down"
+            assert (await http.get("/healthz")).status_code == 200
+            assert (await http.get("/products/no-such-sku")).status_code == 404
+    finally:
+        await stop(running)
