@@ -3,7 +3,7 @@
 import json
 from datetime import timedelta
 from functools import lru_cache
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BeforeValidator, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -29,8 +29,15 @@ def _merge_speeds(value: dict[str, float]) -> dict[str, float]:
 
 def _payload_keys_parse(value: SecretStr | None) -> SecretStr | None:
     """A bad ORDERS_PAYLOAD_KEY stops the process at start, not at the first payload."""
-    if value is not None:
-        parse_payload_keys(value.get_secret_value())
+    if value is None or not value.get_secret_value().strip():
+        return None  # unset or empty: payloads stay plain
+    parse_payload_keys(value.get_secret_value())
+    return value
+
+
+def _not_negative(value: timedelta) -> timedelta:
+    if value < timedelta(0):
+        raise ValueError("must not be negative")
     return value
 
 
@@ -104,6 +111,32 @@ class Settings(BaseSettings):
         default=100, alias="ORDERS_WORKER_WORKFLOW_TASKS"
     )
     worker_max_concurrent_activities: int = Field(default=100, alias="ORDERS_WORKER_ACTIVITIES")
+
+    # Logs of the API and the worker (starter/logs.py): one JSON object a line, or text.
+    log_format: Literal["json", "text"] = Field(default="json", alias="ORDERS_LOG_FORMAT")
+    log_level: Annotated[
+        Literal["DEBUG", "INFO", "WARNING", "ERROR"], BeforeValidator(lambda v: str(v).upper())
+    ] = Field(default="INFO", alias="ORDERS_LOG_LEVEL")
+    # Graceful stop (docs/operations.md): on SIGTERM the API answers /readyz 503 but keeps
+    # serving for the drain delay, then stops accepting and gives requests in flight the
+    # shutdown timeout; the worker stops polling and gives in-flight activities its own.
+    api_drain_delay: Annotated[Duration, AfterValidator(_not_negative)] = Field(
+        default=timedelta(0), alias="ORDERS_API_DRAIN_DELAY"
+    )
+    api_shutdown_timeout: Annotated[Duration, AfterValidator(_not_negative)] = Field(
+        default=timedelta(seconds=30), alias="ORDERS_API_SHUTDOWN_TIMEOUT"
+    )
+    worker_shutdown_timeout: Annotated[Duration, AfterValidator(_not_negative)] = Field(
+        default=timedelta(seconds=30), alias="ORDERS_WORKER_SHUTDOWN_TIMEOUT"
+    )
+    # The worker's Temporal SDK metrics (Prometheus text); off when the port is unset.
+    worker_metrics_port: int | None = Field(
+        default=None, ge=1, le=65535, alias="ORDERS_WORKER_METRICS_PORT"
+    )
+    worker_metrics_host: str = Field(default="127.0.0.1", alias="ORDERS_WORKER_METRICS_HOST")
+    # The API's business metrics come from the read model; a scrape reuses a result this
+    # young, so a storm of scrapes costs the database one set of queries.
+    metrics_cache_seconds: float = Field(default=5.0, ge=0, alias="ORDERS_METRICS_CACHE_SECONDS")
 
     def temporal_ui_base(self) -> str:
         return (self.temporal_ui_url or f"http://127.0.0.1:{self.temporal_ui_port}").rstrip("/")

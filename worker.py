@@ -4,11 +4,13 @@ import asyncio
 import logging
 import signal
 from collections.abc import Callable, Sequence
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client, TLSConfig
+from temporalio.runtime import Runtime
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
@@ -19,10 +21,19 @@ from activities.payments import FakePaymentProvider, PaymentActivities, PaymentP
 from db.session import make_engine, make_session_factory
 from settings import Settings, get_settings
 from shutdown import exit_now
+from starter.logs import configure_logging
 from starter.payload_codec import data_converter
+from starter.telemetry import (
+    configure_tracing,
+    metrics_runtime,
+    shutdown_tracing,
+    tracing_interceptors,
+)
 from workflows.after_sale import AfterSaleWorkflow
 from workflows.order import OrderWorkflow
 from workflows.supplier_order import SupplierOrderWorkflow
+
+log = logging.getLogger("worker")
 
 WORKFLOWS: Sequence[type] = (OrderWorkflow, SupplierOrderWorkflow, AfterSaleWorkflow)
 
@@ -42,6 +53,8 @@ PASSTHROUGH = (
     "asyncpg",
     "aiosqlite",
     "greenlet",
+    # Temporal's tracing interceptor runs inside workflows: one OpenTelemetry context module.
+    "opentelemetry",
 )
 
 
@@ -85,7 +98,10 @@ def build_worker(
     provider: PaymentProvider | None = None,
     max_concurrent_workflow_tasks: int = 100,
     max_concurrent_activities: int = 100,
+    graceful_shutdown_timeout: timedelta = timedelta(0),
 ) -> Worker:
+    """`graceful_shutdown_timeout`: how long activities in flight may run on after shutdown
+    begins (polling stops at once); then they are cancelled."""
     return Worker(
         client,
         task_queue=task_queue,
@@ -95,10 +111,15 @@ def build_worker(
         max_concurrent_workflow_tasks=max_concurrent_workflow_tasks,
         max_concurrent_activities=max_concurrent_activities,
         max_concurrent_local_activities=max_concurrent_activities,
+        graceful_shutdown_timeout=graceful_shutdown_timeout,
     )
 
 
-async def connect(settings: Settings) -> Client:
+async def connect(settings: Settings, runtime: Runtime | None = None) -> Client:
+    """A client for the API, the worker and the CLI; traced while tracing is on (starter.telemetry).
+
+    `runtime`: the worker's, serving the SDK's metrics (ORDERS_WORKER_METRICS_PORT).
+    """
     tls: TLSConfig | bool = settings.temporal_tls
     if settings.temporal_tls_cert and settings.temporal_tls_key:
         tls = TLSConfig(
@@ -107,6 +128,8 @@ async def connect(settings: Settings) -> Client:
         )
     return await Client.connect(
         settings.temporal_address,
+        interceptors=tracing_interceptors(),
+        runtime=runtime,
         namespace=settings.temporal_namespace,
         api_key=settings.temporal_api_key,
         tls=tls,
@@ -115,27 +138,37 @@ async def connect(settings: Settings) -> Client:
     )
 
 
-async def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+async def main(provider: PaymentProvider | None = None) -> None:
+    """`python -m worker`: runs until SIGTERM/SIGINT, then drains (stops polling, finishes the
+    tasks in flight within ORDERS_WORKER_SHUTDOWN_TIMEOUT) and returns."""
     settings = get_settings()
+    configure_logging("worker", settings.log_format, settings.log_level)
+    configure_tracing("orders-worker")
     engine = make_engine(settings.database_url)
-    client = await connect(settings)
+    client = await connect(settings, runtime=metrics_runtime(settings))
     worker = build_worker(
         client,
         settings.task_queue,
         make_session_factory(engine),
+        provider,
         max_concurrent_workflow_tasks=settings.worker_max_concurrent_workflow_tasks,
         max_concurrent_activities=settings.worker_max_concurrent_activities,
+        graceful_shutdown_timeout=settings.worker_shutdown_timeout,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    logging.info("worker on task queue %r at %s", settings.task_queue, settings.temporal_address)
+    log.info("worker on task queue %r at %s", settings.task_queue, settings.temporal_address)
     async with worker:
         await stop.wait()
-        logging.info("shutting down: finishing in-flight tasks")
+        grace = settings.worker_shutdown_timeout.total_seconds()
+        log.info(
+            "shutting down: no more polling; finishing the tasks in flight (up to %.0fs)", grace
+        )
+    log.info("worker stopped")
     await engine.dispose()
+    shutdown_tracing()
 
 
 if __name__ == "__main__":

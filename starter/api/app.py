@@ -6,6 +6,7 @@ comes up, and serves reads, while Temporal is still starting or down.
 """
 
 import logging
+import math
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -14,8 +15,10 @@ from fastapi import FastAPI
 
 from db.session import make_engine, make_session_factory
 from settings import DEV_JWT_SECRET, DEV_WEBHOOK_SECRET, Settings, get_settings
-from starter import web
-from starter.api import errors
+from starter import telemetry, web
+from starter.api import errors, observability
+from starter.api.drain import Drain, DrainingServer
+from starter.api.request_context import RequestContext
 from starter.api.routers import (
     admin,
     after_sales,
@@ -31,6 +34,8 @@ from starter.api.routers import (
     webhooks,
 )
 from starter.api.temporal import ClientFactory, TemporalGateway
+from starter.logs import configure_logging
+from starter.web.live import stop_hub
 
 DESCRIPTION = """
 Multi-supplier order lifecycle on Temporal.
@@ -61,6 +66,7 @@ def create_app(
         try:
             yield
         finally:
+            await stop_hub(app)  # live streams and their order_log watcher
             await engine.dispose()
 
     app = FastAPI(
@@ -70,6 +76,7 @@ def create_app(
         lifespan=lifespan,
     )
     errors.install(app)
+    app.state.drain = Drain()  # set on SIGTERM by DrainingServer, read by /readyz
     for module in (
         health,
         checkout,
@@ -86,15 +93,29 @@ def create_app(
     ):
         app.include_router(module.router)
     web.install(app, settings)
+    app.add_middleware(RequestContext)  # request ids, access lines (starter.logs)
+    observability.install(app, settings)  # last: its middlewares wrap all the others
     return app
 
 
 def serve(settings: Settings | None = None) -> None:
-    """Run the API with uvicorn on ORDERS_API_HOST:ORDERS_API_PORT."""
+    """Run the API with uvicorn on ORDERS_API_HOST:ORDERS_API_PORT; SIGTERM drains it."""
     settings = settings or get_settings()
+    configure_logging("api", settings.log_format, settings.log_level)
     if settings.jwt_secret == DEV_JWT_SECRET or settings.webhook_secret == DEV_WEBHOOK_SECRET:
         logging.getLogger(__name__).warning(
             "ORDERS_JWT_SECRET / ORDERS_WEBHOOK_SECRET are the development defaults: "
             "anyone can mint tokens and sign webhooks; set your own outside development"
         )
-    uvicorn.run(create_app(settings), host=settings.api_host, port=settings.api_port)
+    telemetry.configure_tracing("orders-api")
+    app = create_app(settings)
+    config = uvicorn.Config(
+        app,
+        host=settings.api_host,
+        port=settings.api_port,
+        log_config=None,  # starter.logs: one JSON line per record
+        access_log=False,  # RequestContext writes the access lines, with the request id
+        timeout_graceful_shutdown=math.ceil(settings.api_shutdown_timeout.total_seconds()),
+    )
+    DrainingServer(config, app.state.drain, settings.api_drain_delay.total_seconds()).run()
+    telemetry.shutdown_tracing()
