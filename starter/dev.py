@@ -55,6 +55,7 @@ TEMPORAL_UI_PORT = 8233
 LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1", "[::1]", "0.0.0.0")
 STOP_TIMEOUT = 10.0
 START_TIMEOUT = 60.0
+PAYLOAD_KEY_ENV = "ORDERS_PAYLOAD_KEY"
 
 T = TypeVar("T")
 
@@ -352,6 +353,9 @@ class Plan:
             "--ui-port",
             str(self.ui_port),
             "--ui-disable-news-fetch",
+            # The UI's browser sends payloads to the API's codec endpoint to show them decrypted.
+            "--ui-codec-endpoint",
+            f"{self.api_url}/codec",
         ]
         for name in SEARCH_ATTRIBUTES:
             argv += ["--search-attribute", f"{name}=Keyword"]
@@ -418,6 +422,7 @@ def banner(plan: Plan, children: Sequence[Child], timings: dict[str, float]) -> 
         f"  Temporal     {s.temporal_address} namespace {s.temporal_namespace!r}, "
         f"task queue {s.task_queue!r}",
         f"  Database     {s.database_url}",
+        f"  Payloads     {payloads_line(plan, os.environ)}",
         "",
         "  Logs:",
         *(f"    {c.name:<9}{_rel(c.log_path)}  (pid {c.pid})" for c in children),
@@ -447,6 +452,39 @@ def banner(plan: Plan, children: Sequence[Child], timings: dict[str, float]) -> 
     return "\n".join(lines)
 
 
+def dev_payload_key(var: Path) -> str:
+    """The dev stack's payload key: var/payload.key (0600), made on first use, then reused.
+
+    Reused across restarts because what the worker wrote under it stays in var/temporal.db.
+    """
+    from starter.payload_codec import PayloadKeyError, generate_key, parse_payload_keys
+
+    path = var / "payload.key"
+    var.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(FileExistsError):
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(generate_key() + "\n")
+    key = path.read_text().strip()
+    try:
+        parse_payload_keys(key)
+    except PayloadKeyError as err:
+        raise DevError(
+            f"{path}: {err}; delete it to make a new one (and var/temporal.db)"
+        ) from None
+    return key
+
+
+def payloads_line(plan: Plan, env: Mapping[str, str]) -> str:
+    given = env.get(PAYLOAD_KEY_ENV)
+    if given is not None and not given.strip():
+        return f"plain JSON in Temporal ({PAYLOAD_KEY_ENV} is empty)"
+    where = _rel(plan.var / "payload.key") if given is None else PAYLOAD_KEY_ENV
+    return (
+        f"AES-GCM encrypted (key: {where}); the Temporal UI decodes them via {plan.api_url}/codec"
+    )
+
+
 def child_env(plan: Plan, base: Mapping[str, str]) -> dict[str, str]:
     """What the worker and API run with: the caller's environment plus dev-mode defaults.
 
@@ -455,6 +493,9 @@ def child_env(plan: Plan, base: Mapping[str, str]) -> dict[str, str]:
     """
     env = {**base, "PYTHONUNBUFFERED": "1"}
     env.setdefault("ORDERS_DEV_LOGIN", "1")
+    # Payloads are encrypted with a dev key unless the caller set one (or "" for none).
+    if PAYLOAD_KEY_ENV not in env:
+        env[PAYLOAD_KEY_ENV] = dev_payload_key(plan.var)
     if plan.temporal_local:
         env.setdefault("ORDERS_TEMPORAL_UI_URL", plan.ui_url)
     return env

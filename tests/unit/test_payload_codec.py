@@ -68,6 +68,7 @@ def test_settings_check_the_key_at_start() -> None:
     b64, _ = _key()
     assert _s(ORDERS_PAYLOAD_KEY=f"k1:{b64}").payload_keys()[0].key_id == "k1"
     assert Settings().payload_keys() == ()
+    assert _s(ORDERS_PAYLOAD_KEY=" ").payload_keys() == ()  # empty: encryption off
     assert b64 not in repr(_s(ORDERS_PAYLOAD_KEY=b64))
     with pytest.raises(ValidationError, match="ORDERS_PAYLOAD_KEY"):
         _s(ORDERS_PAYLOAD_KEY="k1:" + base64.b64encode(b"x" * 16).decode())
