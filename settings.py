@@ -29,9 +29,8 @@ def _merge_speeds(value: dict[str, float]) -> dict[str, float]:
 
 def _payload_keys_parse(value: SecretStr | None) -> SecretStr | None:
     """A bad ORDERS_PAYLOAD_KEY stops the process at start, not at the first payload."""
-    if value is None or not value.get_secret_value().strip():
-        return None  # unset or empty: payloads stay plain
-    parse_payload_keys(value.get_secret_value())
+    if value is not None:
+        parse_payload_keys(value.get_secret_value())
     return value
 
 
@@ -129,14 +128,6 @@ class Settings(BaseSettings):
     worker_shutdown_timeout: Annotated[Duration, AfterValidator(_not_negative)] = Field(
         default=timedelta(seconds=30), alias="ORDERS_WORKER_SHUTDOWN_TIMEOUT"
     )
-    # The worker's Temporal SDK metrics (Prometheus text); off when the port is unset.
-    worker_metrics_port: int | None = Field(
-        default=None, ge=1, le=65535, alias="ORDERS_WORKER_METRICS_PORT"
-    )
-    worker_metrics_host: str = Field(default="127.0.0.1", alias="ORDERS_WORKER_METRICS_HOST")
-    # The API's business metrics come from the read model; a scrape reuses a result this
-    # young, so a storm of scrapes costs the database one set of queries.
-    metrics_cache_seconds: float = Field(default=5.0, ge=0, alias="ORDERS_METRICS_CACHE_SECONDS")
 
     def temporal_ui_base(self) -> str:
         return (self.temporal_ui_url or f"http://127.0.0.1:{self.temporal_ui_port}").rstrip("/")

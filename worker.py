@@ -10,7 +10,6 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client, TLSConfig
-from temporalio.runtime import Runtime
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
@@ -23,12 +22,6 @@ from settings import Settings, get_settings
 from shutdown import exit_now
 from starter.logs import configure_logging
 from starter.payload_codec import data_converter
-from starter.telemetry import (
-    configure_tracing,
-    metrics_runtime,
-    shutdown_tracing,
-    tracing_interceptors,
-)
 from workflows.after_sale import AfterSaleWorkflow
 from workflows.order import OrderWorkflow
 from workflows.supplier_order import SupplierOrderWorkflow
@@ -53,8 +46,6 @@ PASSTHROUGH = (
     "asyncpg",
     "aiosqlite",
     "greenlet",
-    # Temporal's tracing interceptor runs inside workflows: one OpenTelemetry context module.
-    "opentelemetry",
 )
 
 
@@ -115,11 +106,7 @@ def build_worker(
     )
 
 
-async def connect(settings: Settings, runtime: Runtime | None = None) -> Client:
-    """A client for the API, the worker and the CLI; traced while tracing is on (starter.telemetry).
-
-    `runtime`: the worker's, serving the SDK's metrics (ORDERS_WORKER_METRICS_PORT).
-    """
+async def connect(settings: Settings) -> Client:
     tls: TLSConfig | bool = settings.temporal_tls
     if settings.temporal_tls_cert and settings.temporal_tls_key:
         tls = TLSConfig(
@@ -128,8 +115,6 @@ async def connect(settings: Settings, runtime: Runtime | None = None) -> Client:
         )
     return await Client.connect(
         settings.temporal_address,
-        interceptors=tracing_interceptors(),
-        runtime=runtime,
         namespace=settings.temporal_namespace,
         api_key=settings.temporal_api_key,
         tls=tls,
@@ -143,9 +128,8 @@ async def main(provider: PaymentProvider | None = None) -> None:
     tasks in flight within ORDERS_WORKER_SHUTDOWN_TIMEOUT) and returns."""
     settings = get_settings()
     configure_logging("worker", settings.log_format, settings.log_level)
-    configure_tracing("orders-worker")
     engine = make_engine(settings.database_url)
-    client = await connect(settings, runtime=metrics_runtime(settings))
+    client = await connect(settings)
     worker = build_worker(
         client,
         settings.task_queue,
@@ -168,7 +152,6 @@ async def main(provider: PaymentProvider | None = None) -> None:
         )
     log.info("worker stopped")
     await engine.dispose()
-    shutdown_tracing()
 
 
 if __name__ == "__main__":
