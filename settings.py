@@ -128,6 +128,14 @@ class Settings(BaseSettings):
     worker_shutdown_timeout: Annotated[Duration, AfterValidator(_not_negative)] = Field(
         default=timedelta(seconds=30), alias="ORDERS_WORKER_SHUTDOWN_TIMEOUT"
     )
+    # The worker's Temporal SDK metrics (Prometheus text); off when the port is unset.
+    worker_metrics_port: int | None = Field(
+        default=None, ge=1, le=65535, alias="ORDERS_WORKER_METRICS_PORT"
+    )
+    worker_metrics_host: str = Field(default="127.0.0.1", alias="ORDERS_WORKER_METRICS_HOST")
+    # The API's business metrics come from the read model; a scrape reuses a result this
+    # young, so a storm of scrapes costs the database one set of queries.
+    metrics_cache_seconds: float = Field(default=5.0, ge=0, alias="ORDERS_METRICS_CACHE_SECONDS")
 
     def temporal_ui_base(self) -> str:
         return (self.temporal_ui_url or f"http://127.0.0.1:{self.temporal_ui_port}").rstrip("/")

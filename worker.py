@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client, TLSConfig
+from temporalio.runtime import Runtime
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
@@ -22,6 +23,12 @@ from settings import Settings, get_settings
 from shutdown import exit_now
 from starter.logs import configure_logging
 from starter.payload_codec import data_converter
+from starter.telemetry import (
+    configure_tracing,
+    metrics_runtime,
+    shutdown_tracing,
+    tracing_interceptors,
+)
 from workflows.after_sale import AfterSaleWorkflow
 from workflows.order import OrderWorkflow
 from workflows.supplier_order import SupplierOrderWorkflow
@@ -46,6 +53,8 @@ PASSTHROUGH = (
     "asyncpg",
     "aiosqlite",
     "greenlet",
+    # Temporal's tracing interceptor runs inside workflows: one OpenTelemetry context module.
+    "opentelemetry",
 )
 
 
@@ -106,7 +115,11 @@ def build_worker(
     )
 
 
-async def connect(settings: Settings) -> Client:
+async def connect(settings: Settings, runtime: Runtime | None = None) -> Client:
+    """A client for the API, the worker and the CLI; traced while tracing is on (starter.telemetry).
+
+    `runtime`: the worker's, serving the SDK's metrics (ORDERS_WORKER_METRICS_PORT).
+    """
     tls: TLSConfig | bool = settings.temporal_tls
     if settings.temporal_tls_cert and settings.temporal_tls_key:
         tls = TLSConfig(
@@ -115,6 +128,8 @@ async def connect(settings: Settings) -> Client:
         )
     return await Client.connect(
         settings.temporal_address,
+        interceptors=tracing_interceptors(),
+        runtime=runtime,
         namespace=settings.temporal_namespace,
         api_key=settings.temporal_api_key,
         tls=tls,
@@ -128,8 +143,9 @@ async def main(provider: PaymentProvider | None = None) -> None:
     tasks in flight within ORDERS_WORKER_SHUTDOWN_TIMEOUT) and returns."""
     settings = get_settings()
     configure_logging("worker", settings.log_format, settings.log_level)
+    configure_tracing("orders-worker")
     engine = make_engine(settings.database_url)
-    client = await connect(settings)
+    client = await connect(settings, runtime=metrics_runtime(settings))
     worker = build_worker(
         client,
         settings.task_queue,
@@ -152,6 +168,7 @@ async def main(provider: PaymentProvider | None = None) -> None:
         )
     log.info("worker stopped")
     await engine.dispose()
+    shutdown_tracing()
 
 
 if __name__ == "__main__":

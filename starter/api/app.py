@@ -15,8 +15,8 @@ from fastapi import FastAPI
 
 from db.session import make_engine, make_session_factory
 from settings import DEV_JWT_SECRET, DEV_WEBHOOK_SECRET, Settings, get_settings
-from starter import web
-from starter.api import errors
+from starter import telemetry, web
+from starter.api import errors, observability
 from starter.api.drain import Drain, DrainingServer
 from starter.api.request_context import RequestContext
 from starter.api.routers import (
@@ -92,6 +92,7 @@ def create_app(
         app.include_router(module.router)
     web.install(app, settings)
     app.add_middleware(RequestContext)  # request ids, access lines (starter.logs)
+    observability.install(app, settings)  # last: its middlewares wrap all the others
     return app
 
 
@@ -104,6 +105,7 @@ def serve(settings: Settings | None = None) -> None:
             "ORDERS_JWT_SECRET / ORDERS_WEBHOOK_SECRET are the development defaults: "
             "anyone can mint tokens and sign webhooks; set your own outside development"
         )
+    telemetry.configure_tracing("orders-api")
     app = create_app(settings)
     config = uvicorn.Config(
         app,
@@ -114,3 +116,4 @@ def serve(settings: Settings | None = None) -> None:
         timeout_graceful_shutdown=math.ceil(settings.api_shutdown_timeout.total_seconds()),
     )
     DrainingServer(config, app.state.drain, settings.api_drain_delay.total_seconds()).run()
+    telemetry.shutdown_tracing()
