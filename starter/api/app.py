@@ -35,6 +35,7 @@ from starter.api.routers import (
 )
 from starter.api.temporal import ClientFactory, TemporalGateway
 from starter.logs import configure_logging
+from starter.web.live import stop_hub
 
 DESCRIPTION = """
 Multi-supplier order lifecycle on Temporal.
@@ -65,6 +66,7 @@ def create_app(
         try:
             yield
         finally:
+            await stop_hub(app)  # live streams and their order_log watcher
             await engine.dispose()
 
     app = FastAPI(
