@@ -5,10 +5,21 @@ so other tests' orders never show up in its inbox. Commands go through the page 
 script calls the API); the results are checked through the API as well.
 """
 
+from datetime import UTC, datetime
 from typing import Any
 
 from playwright.async_api import Page, expect
 
+from domain.models import Address
+from domain.states import ItemStatus, ProductKind, SupplierOrderStatus, item_status
+from starter.api.schemas import (
+    DeadlinesOut,
+    ItemOut,
+    PackageItemOut,
+    PackageOut,
+    SubOrderOut,
+    SupplierViewOut,
+)
 from starter.web import i18n
 from starter.web.routes import live
 from starter.web.routes import supplier as supplier_page
@@ -475,3 +486,119 @@ def test_the_supplier_word_tables_have_chinese() -> None:
         supplier_page.CLOSE_REASON_WORDS,
     ):
         assert not [w for w in table.values() if w not in zh]
+
+
+# --- which commands the order page offers (the domain's rules on the read model's facts) ---
+
+
+def _view(
+    status: str,
+    items: list[tuple[str, str, int, int]],
+    packages: tuple[str, ...] = (),
+    needs_address: bool = True,
+) -> SupplierViewOut:
+    """A supplier view with items (item_id, kind, qty, shipped_qty) and packages."""
+    now = datetime.now(UTC)
+    return SupplierViewOut(
+        id="o1-s1",
+        order_no="o1",
+        supplier_id="s1",
+        status=SupplierOrderStatus(status),
+        close_reason=None,
+        needs_address=needs_address,
+        address=Address.model_validate(HOME) if needs_address else None,
+        remark="",
+        subtotal="10.00",
+        postage="0.00",
+        total="10.00",
+        created_at=now,
+        paid_at=now,
+        received_at=None,
+        completed_at=None,
+        sub_orders=[
+            SubOrderOut(
+                id="o1-s1-1",
+                product_type="t",
+                status=ItemStatus.PENDING_SHIPMENT,
+                items=[
+                    ItemOut(
+                        item_id=item_id,
+                        sku=f"sku-{item_id}",
+                        name=item_id,
+                        product_type="t",
+                        kind=ProductKind(kind),
+                        price="1.00",
+                        qty=qty,
+                        shipped_qty=shipped,
+                        refunded_qty=0,
+                        status=item_status(qty, shipped),
+                    )
+                    for item_id, kind, qty, shipped in items
+                ],
+            )
+        ],
+        packages=[
+            PackageOut(
+                tracking_no=tn,
+                carrier="SF",
+                method="standard",
+                status="shipped",
+                shipped_at=now,
+                items=[PackageItemOut(item_id=items[0][0], qty=1)],
+                location=None,
+                distance_km=None,
+                eta=None,
+            )
+            for tn in packages
+        ],
+        after_sales=[],
+        deadlines=DeadlinesOut(),
+    )
+
+
+SPEEDS = ["express", "standard", "economy"]
+
+
+def test_offers_before_the_first_shipment() -> None:
+    offer = supplier_page.commands_offered(
+        _view("PENDING_SHIPMENT", [("a", "physical", 3, 0)]), SPEEDS
+    )
+    assert offer.ship and offer.receiver and offer.cancel
+    assert [(line.item.item_id, line.remaining, line.default) for line in offer.lines] == [
+        ("a", 3, 3)
+    ]
+    assert offer.methods == SPEEDS
+    assert offer.method == "standard"
+    assert offer.fix_tracking == set()
+
+
+def test_offers_while_partly_shipped() -> None:
+    view = _view("PENDING_RECEIPT", [("a", "physical", 3, 1), ("b", "physical", 1, 1)], ("T1",))
+    offer = supplier_page.commands_offered(view, SPEEDS)
+    assert offer.ship
+    assert [(line.item.item_id, line.remaining) for line in offer.lines] == [("a", 2)]
+    assert offer.fix_tracking == {"T1"}
+    assert not offer.receiver
+    assert not offer.cancel
+
+
+def test_offers_nothing_after_receipt() -> None:
+    view = _view("PENDING_REVIEW", [("a", "physical", 1, 1)], ("T1",))
+    offer = supplier_page.commands_offered(view, SPEEDS)
+    assert not (offer.ship or offer.receiver or offer.cancel or offer.fix_tracking)
+
+
+def test_virtual_goods_ship_with_method_virtual() -> None:
+    only = supplier_page.commands_offered(
+        _view("PENDING_SHIPMENT", [("v", "virtual", 2, 0)], needs_address=False), SPEEDS
+    )
+    assert only.method == "virtual"
+    assert "virtual" in only.methods
+    assert not only.receiver  # no address to change
+    mixed = supplier_page.commands_offered(
+        _view("PENDING_SHIPMENT", [("a", "physical", 1, 0), ("v", "virtual", 1, 0)]), SPEEDS
+    )
+    assert mixed.methods == [*SPEEDS, "virtual"]
+    assert mixed.method == "standard"
+    # A package is one kind: nothing is pre-filled when both kinds wait to ship.
+    assert [line.default for line in mixed.lines] == [0, 0]

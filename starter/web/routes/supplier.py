@@ -214,7 +214,7 @@ def _allows(rule: Callable[..., None], *args: Any) -> bool:
     return True
 
 
-def _offer(view: SupplierViewOut, speeds: Sequence[str]) -> Offer:
+def commands_offered(view: SupplierViewOut, speeds: Sequence[str]) -> Offer:
     state, plan = _rules_input(view)
     offer = Offer()
     kinds = {i.item_id: i.kind for i in plan.items}
@@ -422,7 +422,7 @@ async def order_page(
         o=view,
         items=items,
         names=names,
-        offer=_offer(view, list(settings.shipping_speeds_kmh)),
+        offer=commands_offered(view, list(settings.shipping_speeds_kmh)),
         reminders=reminders,
         after_sales=after_sales,
         id_path=quote(view.id, safe=""),
