@@ -477,6 +477,24 @@ async def test_after_sales_approve_and_receive_the_return(web: Web, open_page: O
     body = await web.api.ok("GET", f"/after-sales/{ret['id']}", mine)
     assert body["status"] == "REFUNDED"
 
+    # A request the supplier rejects, with its reason.
+    again = await web.api.ok(
+        "POST",
+        f"/supplier-orders/{so['id']}/after-sales",
+        customer,
+        {"item_id": tea_item, "qty": 1, "type": "refund_only", "reason": "changed my mind"},
+        expect=201,
+    )
+    await live_or_refresh(page)
+    third = page.locator(f'[data-testid="after-sale"][data-after-sale-id="{again["id"]}"]')
+    await expect(third).to_have_attribute("data-status", "REQUESTED", timeout=10_000)
+    await third.get_by_test_id("reject-form").locator('input[name="reason"]').fill("opened")
+    await third.get_by_test_id("reject").click()
+    await expect(third).to_have_attribute("data-status", "REJECTED")
+    await expect(third.get_by_test_id("approve")).to_have_count(0)
+    body = await web.api.ok("GET", f"/after-sales/{again['id']}", mine)
+    assert body["status"] == "REJECTED"
+
 
 def test_the_supplier_word_tables_have_chinese() -> None:
     zh = i18n.catalog("zh_CN")
