@@ -365,21 +365,18 @@ async def search_orders(
         query = query.where(Order.order_no == f.order_no)
     if f.customer_id is not None:
         query = query.where(Order.customer_id == f.customer_id)
-    if f.supplier_id is not None or f.status is not None:
-        children = select(SupplierOrder.order_no)
-        if f.supplier_id is not None:
-            children = children.where(SupplierOrder.supplier_id == f.supplier_id)
-        if f.status is None:
-            query = query.where(Order.order_no.in_(children))
-        else:
-            children = children.where(SupplierOrder.status == f.status)
-            own = Order.status == f.status
-            if f.supplier_id is not None:
-                supplies = select(SupplierOrder.order_no).where(
-                    SupplierOrder.supplier_id == f.supplier_id
-                )
-                own = own & Order.order_no.in_(supplies)
-            query = query.where(or_(own, Order.order_no.in_(children)))
+    # Supplier orders are matched with correlated EXISTS, never `order_no IN (...)` inside
+    # an OR: PostgreSQL then either probes ix_supplier_orders_order_no row by row down the
+    # keyset index (a common status: a page in well under a millisecond) or hashes the few
+    # matches (a rare one), where the IN form fell back to rescanning the subquery per row
+    # once the matches outgrew work_mem (seconds at a million orders).
+    has_part = SupplierOrder.order_no == Order.order_no
+    if f.supplier_id is not None:
+        has_part = has_part & (SupplierOrder.supplier_id == f.supplier_id)
+        query = query.where(select(SupplierOrder.id).where(has_part).exists())
+    if f.status is not None:
+        in_status = select(SupplierOrder.id).where(has_part, SupplierOrder.status == f.status)
+        query = query.where(or_(Order.status == f.status, in_status.exists()))
     if f.created_from is not None:
         query = query.where(Order.created_at >= f.created_from)
     if f.created_before is not None:

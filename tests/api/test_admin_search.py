@@ -4,14 +4,23 @@ The API tests share one database, so every search here is narrowed to the custom
 suppliers the test made itself.
 """
 
+import uuid
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from db.session import write_session
-from db.tables import Order
+from db import queries
+from db.queries import OrderSearch
+from db.session import create_all, make_engine, make_session_factory, write_session
+from db.tables import Order, SupplierOrder
 from tests.api.helpers import Api, Who
+from tests.support.postgres import create_database, drop_database
 
 
 async def search(api: Api, expect: int = 200, who: Who | None = None, **params: Any) -> Any:
@@ -182,3 +191,108 @@ async def test_admins_only(api: Api) -> None:
         r = await api.call("GET", "/admin/orders", who, params={"customer_id": customer.sub})
         assert r.status_code == 403, r.text
         assert r.json()["error"]["code"] == "forbidden"
+
+
+# --- the search query itself, on both databases -------------------------------------------------
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def search_db(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    name = ""
+    if request.param == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp_path}/search.db"
+    else:
+        pg_url: str = request.getfixturevalue("pg_url")
+        name = f"search_{uuid.uuid4().hex[:12]}"
+        url = await create_database(pg_url, name)
+    engine = make_engine(url)
+    try:
+        await create_all(engine)
+        yield make_session_factory(engine)
+    finally:
+        await engine.dispose()
+        if name:
+            await drop_database(pg_url, name)
+
+
+T0 = datetime(2026, 4, 1, 8, 0, tzinfo=UTC)
+# order no → (created_at, status, {supplier: supplier order status})
+ROWS: dict[str, tuple[datetime, str, dict[str, str]]] = {
+    "100": (T0, "PAID", {"s1": "PENDING_SHIPMENT", "s2": "PENDING_RECEIPT"}),
+    "101": (T0 + timedelta(microseconds=1), "PENDING_PAYMENT", {"s1": "PENDING_PAYMENT"}),
+    "102": (T0 + timedelta(microseconds=1), "CLOSED", {"s2": "CLOSED"}),  # a tie on time
+    "103": (T0 + timedelta(days=1), "FINISHED", {"s1": "COMPLETED"}),
+    "104": (T0 + timedelta(days=1), "PAID", {"s2": "PENDING_SHIPMENT"}),
+}
+
+
+async def test_search_query_on_sqlite_and_postgresql(
+    search_db: async_sessionmaker[AsyncSession],
+) -> None:
+    money = Decimal("1.00")
+    async with write_session(search_db) as s:
+        for no, (at, status, parts) in ROWS.items():
+            s.add(
+                Order(
+                    order_no=no,
+                    customer_id="c-odd" if int(no) % 2 else "c-even",
+                    status=status,
+                    subtotal=money,
+                    postage=money,
+                    coins=Decimal("0"),
+                    payable=money,
+                    pay_deadline=at,
+                    created_at=at,
+                    plan={},
+                )
+            )
+            await s.flush()
+            for supplier, part_status in parts.items():
+                s.add(
+                    SupplierOrder(
+                        id=f"{no}-{supplier}-1",
+                        order_no=no,
+                        supplier_id=supplier,
+                        customer_id="c",
+                        status=part_status,
+                        needs_address=False,
+                        subtotal=money,
+                        postage=money,
+                        coin_share=Decimal("0"),
+                        payable=money,
+                        created_at=at,
+                    )
+                )
+
+    async def found(limit: int = 10, **filters: Any) -> list[str]:
+        seen: list[str] = []
+        after = None
+        async with search_db() as s:
+            while True:
+                rows, after = await queries.search_orders(s, OrderSearch(**filters), limit, after)
+                assert len(rows) <= limit
+                seen += [r.order_no for r in rows]
+                if after is None:
+                    return seen
+
+    newest_first = ["104", "103", "102", "101", "100"]
+    for limit in (1, 2, 5, 10):
+        assert await found(limit) == newest_first, limit
+    assert await found(1, customer_id="c-odd") == ["103", "101"]
+    assert await found(order_no="102") == ["102"]
+    assert await found(2, supplier_id="s1") == ["103", "101", "100"]
+    assert await found(status="PAID") == ["104", "100"]
+    assert await found(1, status="PENDING_SHIPMENT") == ["104", "100"]
+    assert await found(status="PENDING_RECEIPT") == ["100"]
+    assert await found(status="CLOSED") == ["102"]
+    assert await found(status="PENDING_RECEIPT", supplier_id="s1") == []
+    assert await found(status="PENDING_RECEIPT", supplier_id="s2") == ["100"]
+    assert await found(status="PAID", supplier_id="s1") == ["100"]
+    tick = T0 + timedelta(microseconds=1)
+    assert await found(1, created_from=tick, created_before=T0 + timedelta(days=1)) == [
+        "102",
+        "101",
+    ]
+    assert await found(created_before=tick) == ["100"]
