@@ -493,6 +493,8 @@ def child_env(plan: Plan, base: Mapping[str, str]) -> dict[str, str]:
     """
     env = {**base, "PYTHONUNBUFFERED": "1"}
     env.setdefault("ORDERS_DEV_LOGIN", "1")
+    # The worker's Temporal SDK metrics (Prometheus text) unless the caller chose a port.
+    env.setdefault("ORDERS_WORKER_METRICS_PORT", "9464")
     # Payloads are encrypted with a dev key unless the caller set one (or "" for none).
     if PAYLOAD_KEY_ENV not in env:
         env[PAYLOAD_KEY_ENV] = dev_payload_key(plan.var)

@@ -20,7 +20,8 @@ never go down.
 - `refunds_total{reason}`, `refunds_amount_total`: refunds decided (refund rows, written in
   the transaction of the cancellation, closure or after-sales decision), and their money;
 - `after_sales_total{status}`: after-sales requests that reached each status (the
-  REQUESTED count is every request opened), from the operation log.
+  REQUESTED count is every request opened), from the operation log;
+- `orders_by_status{status}` (a gauge): orders in each status now.
 
 The queries are a handful of aggregates; `ReadModelCollector.refresh` keeps a result for
 ORDERS_METRICS_CACHE_SECONDS and lets concurrent scrapes share one refresh.
@@ -76,6 +77,7 @@ class Snapshot:
     submitted: int = 0
     paid: int = 0
     closed: dict[str, int] = field(default_factory=dict)
+    by_status: dict[str, int] = field(default_factory=dict)
     # cumulative counts per PAYMENT_WAIT_BUCKETS bound, then the sum of waits
     wait_buckets: list[int] = field(default_factory=lambda: [0] * len(PAYMENT_WAIT_BUCKETS))
     wait_sum: float = 0.0
@@ -127,6 +129,12 @@ async def read_snapshot(session: AsyncSession) -> Snapshot:
         .group_by(Order.close_reason)
     ):
         snap.closed[reason or "UNKNOWN"] = int(n)
+
+    snap.by_status = {status.value: 0 for status in OrderStatus}
+    for status, n in await session.execute(
+        select(Order.status, func.count()).group_by(Order.status)
+    ):
+        snap.by_status[status] = int(n)
 
     snap.shipments = int(await session.scalar(select(func.count()).select_from(Package)) or 0)
 
@@ -180,6 +188,12 @@ def families(snap: Snapshot) -> Iterable[Metric]:
     for reason, n in sorted(snap.closed.items()):
         closed.add_metric([reason], n)
     yield closed
+    by_status = GaugeMetricFamily(
+        "orders_by_status", "Orders in each status now", labels=["status"]
+    )
+    for status, n in snap.by_status.items():
+        by_status.add_metric([status], n)
+    yield by_status
     buckets: list[tuple[str, float]] = [
         (_bound(b), n) for b, n in zip(PAYMENT_WAIT_BUCKETS, snap.wait_buckets, strict=True)
     ]

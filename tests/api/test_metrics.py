@@ -219,6 +219,7 @@ async def test_read_model_snapshot_counts_each_fact_once(
         "PAYMENT_TIMEOUT": 2,
         "PAYMENT_FAILED": 0,
     }
+    assert snap.by_status == {"PENDING_PAYMENT": 1, "PAID": 3, "FINISHED": 0, "CLOSED": 3}
     assert snap.wait_sum == pytest.approx(3.5 + 61.25 + 3 * 3600, abs=1e-3)
     expected = [sum(1 for w in waits if w.total_seconds() <= b) for b in PAYMENT_WAIT_BUCKETS]
     assert snap.wait_buckets == expected
@@ -435,6 +436,8 @@ async def test_business_counters_are_exact_across_processes_and_retries(
     assert value(s, "orders_metrics_read_model_up") == 1
     assert value(s, "orders_submitted_total") == 6
     assert value(s, "orders_paid_total") == 3
+    assert value(s, "orders_by_status", status="FINISHED") == 2
+    assert value(s, "orders_by_status", status="CLOSED") == 4
     assert {r: value(s, "orders_closed_total", reason=r) for r in _REASONS} == {
         "USER_CANCELLED": 1,
         "SUPPLIER_CANCELLED": 1,
