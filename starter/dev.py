@@ -11,7 +11,9 @@
 5. prints the URLs and a ready-to-paste example, then waits.
 
 Ctrl-C or SIGTERM stops everything it started (each child runs in its own process group:
-SIGTERM to the group, SIGKILL after a timeout), and so does any child dying unexpectedly.
+SIGTERM to the group, SIGKILL after a timeout). A child that exits on its own once the stack
+is up is restarted with backoff, 1 s doubling to 30 s, and the restart printed with its exit
+code and the end of its log (starter/dev_supervisor.py); during the start it stops the stack.
 Children also get SIGTERM from the kernel if this process is killed outright (Linux).
 Output of the children goes to var/logs/<name>.log. var/ is relative to the working
 directory (like DATABASE_URL's default, var/orders.db), so a run from another directory
@@ -33,6 +35,7 @@ import sys
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import IO, TypeVar
 from urllib.parse import quote
@@ -49,6 +52,7 @@ from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 
 from settings import Settings, get_settings
+from starter.dev_supervisor import Supervisor
 
 SEARCH_ATTRIBUTES = ("OrderNo", "CustomerId", "SupplierId", "OrderStatus")
 TEMPORAL_UI_PORT = 8233
@@ -148,6 +152,7 @@ class Child:
     argv: Sequence[str]
     log_path: Path
     proc: subprocess.Popen[bytes] | None = None
+    started_at: float | None = None  # time.monotonic() of the last start
     _log: IO[bytes] | None = field(default=None, repr=False)
 
     def start(self, env: dict[str, str] | None = None) -> None:
@@ -155,6 +160,7 @@ class Child:
         self._log.write(f"\n=== {time.strftime('%F %T')} {shlex.join(self.argv)}\n".encode())
         self._log.flush()
         try:
+            self.started_at = time.monotonic()
             self.proc = subprocess.Popen(
                 list(self.argv),
                 stdin=subprocess.DEVNULL,
@@ -183,7 +189,10 @@ class Child:
 
     def tail(self, lines: int = 25) -> str:
         try:
-            text = self.log_path.read_text(errors="replace")
+            with self.log_path.open("rb") as f:
+                # The end is enough: the log grows across restarts (and access lines).
+                f.seek(max(0, f.seek(0, os.SEEK_END) - 256 * 1024))
+                text = f.read().decode(errors="replace")
         except OSError:
             return ""
         return "\n".join(text.rstrip().splitlines()[-lines:])
@@ -287,11 +296,16 @@ async def ensure_search_attributes(client: Client) -> list[str]:
     return missing
 
 
-async def has_workflow_poller(client: Client, task_queue: str) -> bool:
+async def has_workflow_poller(client: Client, task_queue: str, pid: int | None = None) -> bool:
+    """Does a worker poll `task_queue` (the one in process `pid`: the server lists pollers
+    for minutes after they are gone, so a restarted worker is told apart by its identity,
+    `<pid>@<host>` by default)?"""
     resp = await client.workflow_service.describe_task_queue(
         DescribeTaskQueueRequest(namespace=client.namespace, task_queue=TaskQueue(name=task_queue))
     )
-    return len(resp.pollers) > 0
+    if pid is None:
+        return len(resp.pollers) > 0
+    return any(p.identity.startswith(f"{pid}@") for p in resp.pollers)
 
 
 # --- the stack ------------------------------------------------------------------------------
@@ -446,6 +460,9 @@ def banner(plan: Plan, children: Sequence[Child], timings: dict[str, float]) -> 
         f"  {orders} track sf SF1001 --lat 31.10 --lon 121.30",
         f"  {orders} show <ORDER_NO>",
         "",
+        f"Readable logs: tail -f {_rel(plan.logs)}/api.log | {_rel(plan.bin_dir / 'python')} "
+        "-m starter.logs",
+        "A process that exits is restarted (after 1 s, doubling to 30 s).",
         "Ctrl-C stops everything.",
         "",
     ]
@@ -576,8 +593,28 @@ class Stack:
 
     async def _worker_polling(self) -> None:
         assert self.client is not None
-        if not await has_workflow_poller(self.client, self.plan.settings.task_queue):
+        worker = next((c for c in self.children if c.name == "worker"), None)
+        pid = worker.pid if worker is not None else None
+        if not await has_workflow_poller(self.client, self.plan.settings.task_queue, pid):
             raise DevError("no worker polling the task queue yet")
+
+    async def _temporal_serving(self) -> None:
+        assert self.client is not None
+        await self.client.service_client.check_health(timeout=timedelta(seconds=2))
+
+    def _restart(self, child: Child) -> None:
+        child.signal_group(signal.SIGKILL)  # what is left of its process group
+        child.close_log()
+        child.start(env=child_env(self.plan, os.environ))
+
+    async def _ready_again(self, child: Child) -> None:
+        checks = {
+            "api": self._api_healthy,
+            "worker": self._worker_polling,
+            "temporal": self._temporal_serving,
+        }
+        if child.name in checks:
+            await checks[child.name]()
 
     async def start(self) -> None:
         plan = self.plan
@@ -608,11 +645,11 @@ class Stack:
         self.out(banner(plan, self.children, self.timings))
 
     async def watch(self, stop: asyncio.Event) -> None:
-        """Until `stop` is set; raises DevError if a child exits on its own."""
-        while not stop.is_set():
-            self.check_alive()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), 0.5)
+        """Until `stop` is set, restarting children that exit on their own (with backoff)."""
+        supervisor = Supervisor(
+            self.children, self._restart, self.out, ready=self._ready_again, display=_rel
+        )
+        await supervisor.run(stop)
 
     def stop(self) -> None:
         if self.children:

@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 
+from domain.states import ProductKind
 from settings import Settings, get_settings
 from starter.dev import (
     Child,
@@ -235,7 +236,8 @@ def test_dev_stack_starts_serves_the_example_refuses_a_second_and_stops_clean(
 ) -> None:
     """`orders dev` in a fresh directory (its own var/) on free ports, for real: banner,
     migrated and seeded read model, the printed example works, a second start is refused,
-    SIGINT stops everything within the bound and leaves no process behind."""
+    a SIGKILLed worker is restarted and an order placed meanwhile completes, SIGINT stops
+    everything (the restarted worker too) within the bound and leaves no process behind."""
     temporal_port, ui_port, api_port = _free_ports(3)
     env = {
         k: v
@@ -397,7 +399,91 @@ def test_dev_stack_starts_serves_the_example_refuses_a_second_and_stops_clean(
             assert http.get("/healthz").status_code == 200
             assert (home / "var" / "dev.lock").read_text().strip() == str(proc.pid)
 
-        # 5. Ctrl-C: everything stops within the bound, nothing is left running.
+            # 5. The worker is SIGKILLed: the supervisor prints its exit code and log's end and
+            #    starts a new one after 1 s; an order submitted meanwhile completes on it.
+            old_worker = children["worker"]
+            os.kill(old_worker, signal.SIGKILL)
+            killed = time.monotonic()
+            gift = next(p for p in PRODUCTS if p.kind is ProductKind.VIRTUAL)
+            placed = None
+            deadline = time.monotonic() + 90
+            while placed is None:
+                # Waits for a worker; a 504 is retried with the same key, as a client would.
+                r = http.post(
+                    "/orders",
+                    json={"lines": [{"sku": gift.sku, "qty": 1}]},
+                    headers={**me, "Idempotency-Key": "after-the-kill"},
+                )
+                assert r.status_code in (201, 504), r.text
+                placed = r.json() if r.status_code == 201 else None
+                assert placed or time.monotonic() < deadline, report()
+
+            def restarted() -> re.Match[str] | None:
+                return re.search(
+                    r"^worker restarted \(pid (\d+), restart #1\)$", out.read_text(), re.M
+                )
+
+            new_worker = int(_until("the worker's restart", restarted, 60, report)[1])
+            assert new_worker != old_worker
+            children["worker (restarted)"] = new_worker  # must be gone after Ctrl-C too
+            _until(
+                "the restarted worker polling",
+                lambda: f"worker is ready again (pid {new_worker}," in out.read_text(),
+                60,
+                report,
+            )
+            back = time.monotonic() - killed
+            text = out.read_text()
+            exit_line = re.search(
+                r"^worker exited unexpectedly \(exit code -9 \(SIGKILL\)\) after [\d.]+s; "
+                r"restarting it in 1s\. Last lines of var/logs/worker\.log:\n((?:  \| .*\n)+)",
+                text,
+                re.M,
+            )
+            assert exit_line, text
+            # The log's end, its JSON lines shown readably.
+            assert re.search(r"  \| [\d:.]+ INFO +worker: worker on task queue", exit_line[1]), text
+            assert _live_members(new_worker) and not _live_members(old_worker)
+
+            order_b = placed["order_no"]
+            r = http.post(f"/orders/{order_b}/pay", headers=me)
+            assert r.status_code == 202, r.text
+            so_id = f"{order_b}-{gift.supplier_id}"
+
+            def paid_b() -> Any:
+                got = http.get(f"/orders/{order_b}", headers=me).json()
+                return got if got["status"] == "PAID" and got["supplier_orders"] else None
+
+            so = _until(f"order {order_b} PAID", paid_b, 30, report)["supplier_orders"][0]
+            assert so["id"] == so_id
+            items = [
+                {"item_id": i["item_id"], "qty": i["qty"]}
+                for s in so["sub_orders"]
+                for i in s["items"]
+            ]
+            seller = {
+                "Authorization": "Bearer "
+                + mint_token(JWT_SECRET, gift.supplier_id, Role.SUPPLIER, gift.supplier_id)
+            }
+            shipment = {"carrier": "email", "tracking_no": f"CODE-{order_b}", "method": "virtual"}
+            r = http.post(
+                f"/supplier/orders/{so_id}/shipments",
+                json={**shipment, "items": items},
+                headers=seller,
+            )
+            assert r.status_code in (200, 201), r.text
+            r = http.post(f"/supplier-orders/{so_id}/confirm-receipt", headers=me)
+            assert r.status_code == 200, r.text
+            r = http.post(f"/supplier-orders/{so_id}/reviews", json={"rating": 5}, headers=me)
+            assert r.status_code == 200, r.text
+            _until(
+                f"order {order_b} FINISHED",
+                lambda: http.get(f"/orders/{order_b}", headers=me).json()["status"] == "FINISHED",
+                30,
+                report,
+            )
+
+        # 6. Ctrl-C: everything stops within the bound, nothing is left running.
         stop_started = time.monotonic()
         proc.send_signal(signal.SIGINT)
         try:
@@ -415,7 +501,10 @@ def test_dev_stack_starts_serves_the_example_refuses_a_second_and_stops_clean(
             assert _live_members(pgid) == [], f"left running in group {pgid}\n{report()}"
         for port in (temporal_port, ui_port, api_port):
             assert not port_in_use(port), f"port {port} still taken after stop"
-        print(f"dev stack: ready in {startup:.1f}s, stopped in {stopping:.1f}s")
+        print(
+            f"dev stack: ready in {startup:.1f}s, a SIGKILLed worker polling again after "
+            f"{back:.1f}s, stopped in {stopping:.1f}s"
+        )
     finally:
         # Whatever failed, stop what this test started (by pid/process group, nothing else):
         # `orders dev` through its own stop path first, then force what is left.
