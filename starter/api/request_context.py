@@ -5,7 +5,8 @@ letters, digits and `._:/+=@-`: what proxies and load balancers send), else a ne
 response carries it back in `X-Request-ID`. While the request runs, `starter.logs` puts it
 and the ids in the route's path parameters (`/orders/{no}` → `order_no`, ...) on every line.
 The access line (logger `starter.api.access`) says method, path (never the query string),
-route template, status and duration; probes (`/healthz`, `/readyz`) log at DEBUG.
+route template, status and duration; probes (`/livez`, `/readyz`, `/healthz`) and
+`/metrics` log at DEBUG.
 """
 
 import logging
@@ -20,7 +21,7 @@ from starter.logs import RequestInfo, current_request
 
 HEADER = "X-Request-ID"
 _VALID = re.compile(r"^[A-Za-z0-9._:/+=@-]{1,128}$")
-QUIET_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+QUIET_PATHS = frozenset({"/healthz", "/readyz", "/livez", "/metrics"})
 
 access = logging.getLogger("starter.api.access")
 

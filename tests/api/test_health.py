@@ -88,7 +88,7 @@ async def test_database_down(stack: Stack, tmp_path: object) -> None:
         await stop(running)
 
 
-async def test_readyz_names_each_check_and_turns_503_while_draining(
+async def test_readyz_names_each_check_and_turns_503_while_draining_livez_stays_200(
     api: Api, no_temporal: Api
 ) -> None:
     r = await api.http.get("/readyz")
@@ -97,6 +97,7 @@ async def test_readyz_names_each_check_and_turns_503_while_draining(
 
     r = await no_temporal.http.get("/readyz")
     assert r.status_code == 503
+    assert (await no_temporal.http.get("/livez")).status_code == 200  # alive all the same
     body = r.json()
     assert body["status"] == "unavailable" and body["draining"] is False
     assert body["database"] == "ok" and body["temporal"].startswith("unavailable")
@@ -114,6 +115,7 @@ async def test_readyz_names_each_check_and_turns_503_while_draining(
             assert r.json()["status"] == "draining" and r.json()["draining"] is True
             assert r.json()["error"]["message"] == "draining: shutting down"
             assert (await http.get("/healthz")).status_code == 200
+            assert (await http.get("/livez")).json() == {"status": "alive"}
             assert (await http.get("/products/no-such-sku")).status_code == 404
     finally:
         await stop(running)

@@ -1,8 +1,11 @@
 """GET /healthz: 200 when the database and Temporal answer, else 503 naming the part.
 
 GET /readyz: the same checks, and 503 as soon as the process is draining (SIGTERM,
-starter/api/drain.py), so a load balancer stops sending it requests. /healthz stays as it is
-during the drain: a liveness probe must not restart a process that is stopping on purpose.
+starter/api/drain.py), so a load balancer stops sending it requests.
+
+GET /livez: 200 while the process answers at all, whatever its dependencies and the drain:
+the liveness probe, which must not restart every API process when Temporal or the database
+is down, nor one that is stopping on purpose (docs/operations.md).
 """
 
 import asyncio
@@ -74,6 +77,15 @@ async def healthz(sessions: Sessions, gateway: Gateway) -> JSONResponse:
         failed = ", ".join(k for k, v in parts.items() if v != "ok")
         body.update(error_body("unavailable", f"unreachable: {failed}"))
     return JSONResponse(body, status_code=200 if healthy else 503)
+
+
+class LiveOut(BaseModel):
+    status: Literal["alive"]
+
+
+@router.get("/livez", response_model=LiveOut)
+async def livez() -> LiveOut:
+    return LiveOut(status="alive")
 
 
 @router.get(
