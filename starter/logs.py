@@ -39,6 +39,13 @@ from dataclasses import dataclass
 from typing import IO, Any
 
 from temporalio import activity, workflow
+from temporalio.runtime import (
+    LogForwardingConfig,
+    LoggingConfig,
+    Runtime,
+    TelemetryConfig,
+    TelemetryFilter,
+)
 
 # Order of the known fields on a line; other extras follow, then the exception.
 HEAD = ("time", "level", "logger", "message", "service")
@@ -246,10 +253,8 @@ def render_lines(lines: Iterable[str]) -> str:
     return "\n".join(render(line) for line in lines)
 
 
-def temporal_logging() -> Any:
+def temporal_logging() -> LoggingConfig:
     """Temporal core's own logs (WARN and up) through Python logging (`temporalio.core`)."""
-    from temporalio.runtime import LogForwardingConfig, LoggingConfig, TelemetryFilter
-
     return LoggingConfig(
         filter=TelemetryFilter(core_level="WARN", other_level="ERROR"),
         forwarding=LogForwardingConfig(logger=logging.getLogger("temporalio.core")),
@@ -257,8 +262,6 @@ def temporal_logging() -> Any:
 
 
 def _forward_temporal_core_logs() -> None:
-    from temporalio.runtime import Runtime, TelemetryConfig
-
     # Only when nothing set a default runtime yet (it is used by clients created after).
     with contextlib.suppress(RuntimeError):
         Runtime.set_default(Runtime(telemetry=TelemetryConfig(logging=temporal_logging())))

@@ -29,6 +29,7 @@ from temporalio.contrib.opentelemetry import TracingInterceptor
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 
 from settings import Settings
+from starter.logs import temporal_logging
 
 log = logging.getLogger(__name__)
 
@@ -130,7 +131,9 @@ def metrics_runtime(settings: Settings) -> Runtime | None:
     try:
         runtime = Runtime(
             telemetry=TelemetryConfig(
-                metrics=PrometheusConfig(bind_address=address, durations_as_seconds=True)
+                metrics=PrometheusConfig(bind_address=address, durations_as_seconds=True),
+                # Core's own warnings as our log lines (JSON), like the default runtime's.
+                logging=temporal_logging(),
             )
         )
     except Exception as err:
