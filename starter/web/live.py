@@ -46,6 +46,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from fastapi import Request
 from sqlalchemy import ColumnElement, Row, Select, and_, exists, false, func, or_, select, true
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
@@ -54,6 +55,7 @@ from sqlalchemy.sql import Subquery
 
 from db.tables import Order, OrderLog, SupplierOrder
 from domain.states import SupplierOrderStatus
+from starter.api.deps import Sessions
 from starter.security import Principal, Role
 from starter.web import i18n
 
@@ -788,3 +790,14 @@ async def stream(hub: LiveHub, grant: Grant, after: int | None) -> AsyncIterator
                 yield item.encode()
     finally:
         hub.unsubscribe(sub)
+
+
+async def note_position(request: Request, sessions: Sessions) -> None:
+    """Router dependency of the live pages: the newest change id BEFORE the page reads.
+
+    The page carries it (`data-live-since`) and its stream starts after it, so a change
+    committed between reading the page and connecting the stream is replayed, not lost.
+    """
+    async with sessions() as s:
+        newest = await s.scalar(select(func.max(OrderLog.id)))
+    request.state.live_since = int(newest or 0)

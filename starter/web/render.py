@@ -120,6 +120,7 @@ def page(
         html_lang=i18n.html_lang(locale),
         csrf_token=request.state.csrf_token if hasattr(request.state, "csrf_token") else "",
         path=request.url.path,
+        live_since=getattr(request.state, "live_since", ""),
         **context,
     )
     response = HTMLResponse(html, status_code=status_code, headers=dict(headers or {}))

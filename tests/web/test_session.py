@@ -177,3 +177,12 @@ async def test_a_refused_fragment_is_the_error_page_not_a_500(dev: httpx.AsyncCl
     _login_cookie(dev, "alice", "customer")
     r = await dev.get("/ui/orders/NOPE", params={"fragment": "order_live"})
     assert r.status_code == 404 and 'data-testid="error-page"' in r.text
+
+
+async def test_live_pages_carry_the_change_they_were_read_up_to(dev: httpx.AsyncClient) -> None:
+    # The page's stream starts after this id, so nothing committed in between is lost.
+    _login_cookie(dev, "alice", "customer")
+    page = await dev.get("/ui/orders")
+    assert page.status_code == 200
+    assert 'data-live-topics="customer:alice"' in page.text
+    assert 'data-live-since="0"' in page.text

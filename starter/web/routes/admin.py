@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from domain.errors import InvalidInput, NotFound
@@ -28,10 +28,12 @@ from settings import Settings
 from starter.api.deps import Sessions, SettingsDep
 from starter.api.routers.admin import AdminOrderPage, order_log_view, search, search_filters
 from starter.api.schemas import LogEntry, OrderOut
-from starter.web import render
+from starter.web import live, render
 from starter.web.session import AdminViewer
 
-router = APIRouter(prefix="/ui", include_in_schema=False)
+router = APIRouter(
+    prefix="/ui", include_in_schema=False, dependencies=[Depends(live.note_position)]
+)
 
 PAGE_SIZE = 20
 FILTERS = ("order_no", "customer_id", "supplier_id", "status", "created_from", "created_to")

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import Annotated
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response
 from sqlalchemy import select
 
@@ -31,10 +31,12 @@ from starter.api.deps import Gateway, Sessions, SettingsDep
 from starter.api.routers.orders import STATUSES, order_view
 from starter.api.schemas import ItemOut, OrderOut, PackageOut, SupplierOrderOut
 from starter.security import Role
-from starter.web import render, words
+from starter.web import live, render, words
 from starter.web.session import CustomerOrAdminViewer
 
-router = APIRouter(prefix="/ui", include_in_schema=False)
+router = APIRouter(
+    prefix="/ui", include_in_schema=False, dependencies=[Depends(live.note_position)]
+)
 
 PAGE_SIZE = 10
 

@@ -19,7 +19,7 @@ from decimal import Decimal
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -49,10 +49,12 @@ from starter.api import access, views
 from starter.api.deps import Sessions, SettingsDep
 from starter.api.routers.supplier import STATUSES
 from starter.api.schemas import ItemOut, SupplierViewOut
-from starter.web import render, words
+from starter.web import live, render, words
 from starter.web.session import SupplierViewer
 
-router = APIRouter(prefix="/ui", include_in_schema=False)
+router = APIRouter(
+    prefix="/ui", include_in_schema=False, dependencies=[Depends(live.note_position)]
+)
 
 PAGE_SIZE = 20
 REMINDER_KIND = "ship_reminder"  # what the supplier order's remind command notifies

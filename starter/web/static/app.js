@@ -54,11 +54,23 @@
     );
   }
 
+  // Refusals on screen, by the part of the page they belong to: a live refresh re-renders
+  // that part, and the message must survive it (the refusal changed nothing on the server,
+  // so the fresh rendering does not know of it).
+  const shownErrors = new Map();
+  function slotKey(slot) {
+    const scope = slot.closest("[data-error-scope]") || slot.closest("form");
+    if (!scope) return "page";
+    const d = scope.dataset;
+    return d.formKey || scope.id || d.api || d.supplierOrderId || d.afterSaleId || "scope";
+  }
+
   function showError(el, message) {
     const slot = errorSlot(el);
     if (!slot) return alert(message);
     slot.textContent = message;
     slot.hidden = false;
+    shownErrors.set(slotKey(slot), message);
     slot.scrollIntoView({ block: "nearest" });
   }
 
@@ -67,7 +79,19 @@
     if (slot) {
       slot.textContent = "";
       slot.hidden = true;
+      shownErrors.delete(slotKey(slot));
     }
+  }
+
+  function restoreErrors(root) {
+    if (!shownErrors.size) return;
+    root.querySelectorAll('[data-testid="error-message"]').forEach((slot) => {
+      const message = shownErrors.get(slotKey(slot));
+      if (message && slot.hidden) {
+        slot.textContent = message;
+        slot.hidden = false;
+      }
+    });
   }
 
   function toast(message) {
@@ -193,9 +217,11 @@
     const fresh = template.content.firstElementChild;
     if (fresh && fresh.dataset.liveSrc) {
       region.replaceWith(fresh);
+      restoreErrors(fresh);
       startCountdowns(fresh);
     } else {
       region.innerHTML = html;
+      restoreErrors(region);
       startCountdowns(region);
     }
     document.dispatchEvent(new CustomEvent("orders:refreshed"));
@@ -206,7 +232,10 @@
     if (!topics || !window.EventSource) return;
     // EventSource reconnects by itself and sends Last-Event-ID; the server replays what
     // this page missed, so nothing is lost across a reconnect.
-    const source = new EventSource("/ui/live?topics=" + encodeURIComponent(topics));
+    // The page was read up to change `live-since`: the stream starts right after it.
+    let url = "/ui/live?topics=" + encodeURIComponent(topics);
+    if (document.body.dataset.liveSince) url += "&last_event_id=" + document.body.dataset.liveSince;
+    const source = new EventSource(url);
     source.addEventListener("change", (event) => {
       let detail = {};
       try {
