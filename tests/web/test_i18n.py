@@ -92,3 +92,29 @@ def test_time_spans_use_their_largest_unit() -> None:
     assert words.span(timedelta(hours=1, minutes=5)) == (1, "hour")
     assert words.span(timedelta(seconds=-130)) == (2, "minutes")
     assert words.span(timedelta(seconds=1)) == (1, "second")
+
+
+def test_live_notices_have_chinese() -> None:
+    from starter.web import live
+
+    zh = i18n.catalog("zh_CN")
+    notices = {**live.PACKAGE_NOTICES, **live.SUPPLIER_NOTICES}.values()
+    assert not [n for n in notices if n not in zh]
+    assert all("{no}" in zh[n] for n in notices)
+
+
+def test_catalogs_agree_where_they_share_a_string() -> None:
+    from babel.messages.pofile import read_po
+
+    seen: dict[str, tuple[str, str]] = {}
+    clashes = []
+    for po in sorted((i18n.LOCALES_DIR / "zh_CN" / "LC_MESSAGES").glob("*.po")):
+        with po.open("rb") as f:
+            for m in read_po(f):
+                if not m.id or not isinstance(m.id, str):
+                    continue
+                text = str(m.string)
+                if m.id in seen and seen[m.id][1] != text:
+                    clashes.append((m.id, seen[m.id], (po.name, text)))
+                seen.setdefault(m.id, (po.name, text))
+    assert not clashes, clashes
