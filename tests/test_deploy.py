@@ -34,6 +34,7 @@ from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 from temporalio.testing import WorkflowEnvironment
 
 from settings import Settings
+from starter.api.app import create_app
 from starter.dev import SEARCH_ATTRIBUTES
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -345,6 +346,9 @@ def test_k8s_objects_fit_together(k8s: list[tuple[Path, dict[str, Any]]]) -> Non
     api = deployments["orders-api"]["spec"]["template"]
     [api_container] = api["spec"]["containers"]
     assert api_container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert api_container["livenessProbe"]["httpGet"]["path"] == "/livez"
+    paths = create_app(Settings()).openapi()["paths"]
+    assert {"/readyz", "/livez", "/codec/decode"} <= set(paths)
     worker = deployments["orders-worker"]["spec"]["template"]["spec"]["containers"][0]
     assert worker["readinessProbe"]["httpGet"]["port"] == "metrics"
     assert {p["name"]: p["containerPort"] for p in worker["ports"]} == {
