@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from domain.actions import Action
 from domain.models import Address, GroupInput, OrderLine
+from domain.split import MAX_QTY_PER_LINE
 from domain.states import (
     AfterSaleStatus,
     AfterSaleType,
@@ -23,6 +24,9 @@ from domain.states import (
     ProductKind,
     SupplierOrderStatus,
 )
+
+# Stock per product: the read model's products.on_hand is a 32-bit integer.
+MAX_STOCK = 2**31 - 1
 
 MoneyStr = Annotated[str, Field(pattern=r"^-?\d+\.\d{2}$", examples=["12.50"])]
 MoneyIn = Annotated[Decimal, Field(ge=0, max_digits=14, decimal_places=2, examples=["10.00"])]
@@ -379,7 +383,7 @@ class ReviewIn(In):
 
 class AfterSaleIn(In):
     item_id: str = Field(min_length=1)
-    qty: int = Field(gt=0)
+    qty: int = Field(gt=0, le=MAX_QTY_PER_LINE)
     type: AfterSaleType
     reason: str = Field(default="", max_length=1000)
 
@@ -447,7 +451,7 @@ class ProductIn(In):
     product_type: str = Field(min_length=1, max_length=64)
     kind: ProductKind
     price: MoneyIn
-    on_hand: int = Field(ge=0)
+    on_hand: int = Field(ge=0, le=MAX_STOCK)
     active: bool = True
 
 

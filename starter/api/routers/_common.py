@@ -22,3 +22,7 @@ def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
 
 
 AUTH = (401, 403)
+
+# Bounds of integer parameters: past them a request is a 422, never a number the database
+# cannot take (a 64-bit overflow was a 500). Offsets fit a 32-bit integer on every engine.
+MAX_OFFSET = 2**31 - 1

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Query
 from db import queries
 from starter.api import views
 from starter.api.deps import Party, Sessions
-from starter.api.routers._common import errors
+from starter.api.routers._common import MAX_OFFSET, errors
 from starter.api.schemas import NotificationPage
 from starter.security import Role
 
@@ -22,7 +22,7 @@ async def list_notifications(
     recipient_type: Annotated[str | None, Query(description="admin only")] = None,
     recipient_id: Annotated[str | None, Query(description="admin only")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> NotificationPage:
     """Newest first. Suppliers and customers see their own; an admin sees all (filterable)."""
     if principal.role is Role.SUPPLIER:

@@ -29,7 +29,7 @@ from domain.states import Actor, OrderStatus, SupplierOrderStatus
 from starter.api import access, views
 from starter.api.deps import CustomerCtx, CustomerOrAdmin, Gateway, Sessions, SettingsDep
 from starter.api.payments import deliver_payment
-from starter.api.routers._common import AUTH, errors
+from starter.api.routers._common import AUTH, MAX_OFFSET, errors
 from starter.api.schemas import (
     BuyAgainOut,
     CancelIn,
@@ -150,7 +150,7 @@ async def list_orders(
     ] = None,
     customer_id: Annotated[str | None, Query(description="admin only")] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> OrderPage:
     """Shopping records, newest first: the caller's own (a customer) or anyone's (admin)."""
     if status is not None and status not in STATUSES:

@@ -25,7 +25,7 @@ from domain.models import Address
 from domain.states import Actor, SupplierOrderStatus
 from starter.api import access, views
 from starter.api.deps import Ctx, Sessions, SettingsDep, SupplierCtx, SupplierOrAdmin
-from starter.api.routers._common import AUTH, errors
+from starter.api.routers._common import AUTH, MAX_OFFSET, errors
 from starter.api.schemas import (
     CancelIn,
     ShipmentIn,
@@ -61,7 +61,7 @@ async def list_supplier_orders(
     settings: SettingsDep,
     status: Annotated[str | None, Query(description=", ".join(STATUSES))] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> SupplierPage:
     """The supplier's paid orders, newest payment first (an admin sees every supplier's)."""
     if status is not None and status not in STATUSES:
