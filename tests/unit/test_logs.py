@@ -5,6 +5,7 @@ import io
 import json
 import logging
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -22,6 +23,7 @@ from starter.logs import (
     ids_from_workflow_id,
     render,
 )
+from starter.logs import main as logs_main
 
 
 @pytest.fixture
@@ -155,3 +157,31 @@ async def test_api_requests_get_an_id_echoed_and_on_every_line(lines: io.StringI
     assert (access["method"], access["path"], access["status"]) == ("GET", "/orders/31", 200)
     assert isinstance(access["duration_ms"], float)
     assert [line["request_id"] for line in got[2:4]] == [generated] * 2
+
+
+def test_text_format_and_the_reader_for_people(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = logging.getLogger()
+    saved = (root.handlers[:], root.level)
+    text, as_json = io.StringIO(), io.StringIO()
+    try:
+        configure_logging("worker", "text", "info", stream=text)
+        logging.getLogger("orders.test").info("shipped", extra={"order_no": "9"})
+        logging.getLogger("orders.test").debug("not at INFO")
+        configure_logging("worker", "json", "INFO", stream=as_json)
+        logging.getLogger("orders.test").info("shipped", extra={"order_no": "9"})
+    finally:
+        root.handlers[:] = saved[0]
+        root.setLevel(saved[1])
+        activity.logger.activity_info_on_message = True
+    line = text.getvalue().strip()
+    assert "\n" not in line and "INFO" in line and "orders.test: shipped" in line
+    assert line.endswith("  [order_no=9]")  # the ids, not the service: one file per service
+    # `python -m starter.logs FILE` prints a JSON log readably, the same way.
+    log = tmp_path / "worker.log"
+    log.write_text("=== 2026-12-03 10:00:00 python -m worker\n" + as_json.getvalue())
+    assert logs_main([str(log)]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[0] == "=== 2026-12-03 10:00:00 python -m worker"
+    assert printed[1].split(" ", 1)[1] == line.split(" ", 1)[1]  # all but the clock's digits
