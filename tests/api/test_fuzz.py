@@ -8,6 +8,9 @@
    stack of our own (fresh read model, worker, API on a free port). Any 5xx, or a response
    that does not match the documented schema, fails. The budget is small and the examples
    derandomized, so `make test` stays reproducible; ORDERS_FUZZ_EXAMPLES=200 digs deeper.
+3. The schema's OpenAPI links (submit → read/pay/cancel, after-sales request → read/decide,
+   product or customer upsert → read) exist, and schemathesis' state machine follows them
+   in short chains of calls, with the same checks.
 """
 
 import asyncio
@@ -37,7 +40,7 @@ from tests.api.conftest import serve, stack_settings, stop
 from tests.api.helpers import HOME, Api, Who
 from worker import build_worker
 
-EXAMPLES = int(os.environ.get("ORDERS_FUZZ_EXAMPLES", "6"))
+EXAMPLES = int(os.environ.get("ORDERS_FUZZ_EXAMPLES", "5"))
 CHECKS = [not_a_server_error, response_schema_conformance]
 
 
@@ -175,3 +178,52 @@ async def test_fuzzer_finds_no_server_error_and_no_undocumented_response(
         assert seen[(role, 200)] > 0, seen
     assert sum(seen.values()) > 300, seen
     print(f"fuzzed {sum(seen.values())} requests in {took:.1f}s: {sorted(seen.items())}")
+
+
+def _stateful(url: str, token: str, examples: int) -> Counter[tuple[str, int]]:
+    """Chains of calls along the schema's OpenAPI links (submit → read/pay/cancel, ...)."""
+    schema = schemathesis.openapi.from_url(f"{url}/openapi.json")
+    headers = {"Authorization": f"Bearer {token}"}
+    calls: Counter[tuple[str, int]] = Counter()
+
+    class Chains(schema.as_state_machine()):  # type: ignore[misc]
+        def get_call_kwargs(self, case: schemathesis.Case) -> dict[str, Any]:
+            return {"base_url": url, "headers": headers, "timeout": 60}
+
+        def validate_response(
+            self, response: schemathesis.Response, case: schemathesis.Case, **kwargs: Any
+        ) -> None:
+            calls[(case.operation.label, response.status_code)] += 1
+            case.validate_response(response, checks=CHECKS, headers=headers)
+
+    Chains.run(
+        settings=settings(
+            max_examples=examples,
+            stateful_step_count=5,
+            deadline=None,
+            derandomize=True,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+            report_multiple_bugs=False,
+        )
+    )
+    return calls
+
+
+async def test_links_chain_calls_without_server_errors(fuzz_stack: FuzzStack) -> None:
+    async with httpx.AsyncClient(base_url=fuzz_stack.url) as http:
+        spec = (await http.get("/openapi.json")).json()
+    linked = {
+        (method, path): sorted(response["links"])
+        for path, item in spec["paths"].items()
+        for method, op in item.items()
+        for response in op["responses"].values()
+        if "links" in response
+    }
+    assert linked[("post", "/orders")] == ["CancelOrder", "GetOrder", "PayOrder"]
+    assert "GetAfterSale" in linked[("post", "/supplier-orders/{id}/after-sales")]
+    for role in ("customer", "admin"):
+        calls = await asyncio.to_thread(
+            _stateful, fuzz_stack.url, fuzz_stack.tokens[role], 2 * EXAMPLES
+        )
+        assert sum(calls.values()) > 0, role

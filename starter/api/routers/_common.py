@@ -23,6 +23,22 @@ def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
 
 AUTH = (401, 403)
 
+
+def link(path: str, method: str, description: str, **parameters: str) -> dict[str, Any]:
+    """An OpenAPI link: what the response (or request) feeds into another operation.
+
+    `parameters` maps that operation's parameter names to runtime expressions such as
+    `$response.body#/order_no` or `$request.path.sku`. Clients, docs and the fuzzer's
+    stateful phase follow them from one call to the next.
+    """
+    pointer = path.replace("~", "~0").replace("/", "~1")
+    return {
+        "operationRef": f"#/paths/{pointer}/{method}",
+        "parameters": parameters,
+        "description": description,
+    }
+
+
 # Bounds of integer parameters: past them a request is a 422, never a number the database
 # cannot take (a 64-bit overflow was a 500). Offsets fit a 32-bit integer on every engine.
 MAX_OFFSET = 2**31 - 1

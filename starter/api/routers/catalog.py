@@ -17,10 +17,13 @@ from db.tables import CoinLedger, Customer, Product
 from domain.errors import Conflict, InvalidInput, NotFound
 from starter.api import views
 from starter.api.deps import Admin, Sessions
-from starter.api.routers._common import AUTH, errors
+from starter.api.routers._common import AUTH, errors, link
 from starter.api.schemas import CustomerIn, CustomerOut, Out, ProductIn, ProductOut
 
 router = APIRouter(tags=["catalog"])
+
+_GET_PRODUCT = link("/products/{sku}", "get", "Read it back", sku="$request.path.sku")
+_GET_CUSTOMER = link("/admin/customers/{id}", "get", "Read it back", id="$request.path.id")
 
 Sku = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")]
 CustomerId = Annotated[str, Path(alias="id", min_length=1, max_length=64)]
@@ -96,7 +99,11 @@ async def get_product(sku: Sku, sessions: Sessions) -> ProductOut:
 @router.put(
     "/admin/products/{sku}",
     response_model=ProductOut,
-    responses={201: {"description": "Created", "model": ProductOut}, **errors(*AUTH, 409, 422)},
+    responses={
+        200: {"links": {"GetProduct": _GET_PRODUCT}},
+        201: {"description": "Created", "model": ProductOut, "links": {"GetProduct": _GET_PRODUCT}},
+        **errors(*AUTH, 409, 422),
+    },
     summary="Create or update a product (on_hand may not go below reserved)",
 )
 async def put_product(
@@ -143,7 +150,15 @@ async def get_customer(
 @router.put(
     "/admin/customers/{id}",
     response_model=CustomerOut,
-    responses={201: {"description": "Created", "model": CustomerOut}, **errors(*AUTH, 409, 422)},
+    responses={
+        200: {"links": {"GetCustomer": _GET_CUSTOMER}},
+        201: {
+            "description": "Created",
+            "model": CustomerOut,
+            "links": {"GetCustomer": _GET_CUSTOMER},
+        },
+        **errors(*AUTH, 409, 422),
+    },
     summary="Create or update a customer: coin balance (ledgered) and default address",
 )
 async def put_customer(

@@ -29,7 +29,7 @@ from domain.states import Actor, OrderStatus, SupplierOrderStatus
 from starter.api import access, views
 from starter.api.deps import CustomerCtx, CustomerOrAdmin, Gateway, Sessions, SettingsDep
 from starter.api.payments import deliver_payment
-from starter.api.routers._common import AUTH, MAX_OFFSET, errors
+from starter.api.routers._common import AUTH, MAX_OFFSET, errors, link
 from starter.api.schemas import (
     BuyAgainOut,
     CancelIn,
@@ -57,6 +57,12 @@ from workflows.supplier_order import SupplierOrderWorkflow
 router = APIRouter(tags=["orders"])
 
 OrderNo = Annotated[str, Path(alias="no", min_length=1, max_length=32)]
+_NO = "$response.body#/order_no"
+ORDER_LINKS = {
+    "GetOrder": link("/orders/{no}", "get", "Read the order", no=_NO),
+    "PayOrder": link("/orders/{no}/pay", "post", "Pay it (dev payment)", no=_NO),
+    "CancelOrder": link("/orders/{no}/cancel", "post", "Cancel it while unpaid", no=_NO),
+}
 STATUSES = sorted({s.value for s in OrderStatus} | {s.value for s in SupplierOrderStatus})
 
 
@@ -217,7 +223,29 @@ async def order_view(
     return views.order(detail, settings.shipping_speeds_kmh, live)
 
 
-@router.get("/orders/{no}", response_model=OrderOut, responses=errors(*AUTH, 404))
+@router.get(
+    "/orders/{no}",
+    response_model=OrderOut,
+    responses={
+        **errors(*AUTH, 404),
+        200: {
+            "links": {
+                "GetFirstSupplierOrder": link(
+                    "/supplier/orders/{id}",
+                    "get",
+                    "The first supplier order, as its supplier (or an admin) sees it",
+                    id="$response.body#/supplier_orders/0/id",
+                ),
+                "ConfirmFirstReceipt": link(
+                    "/supplier-orders/{id}/confirm-receipt",
+                    "post",
+                    "Confirm receipt of the first supplier order",
+                    id="$response.body#/supplier_orders/0/id",
+                ),
+            }
+        },
+    },
+)
 async def get_order(
     order_no: OrderNo,
     principal: CustomerOrAdmin,

@@ -23,7 +23,7 @@ from domain.states import Actor
 from starter.api import access, views
 from starter.api.deps import Ctx, CustomerCtx, Sessions, SettingsDep
 from starter.api.errors import ApiError
-from starter.api.routers._common import AUTH, errors
+from starter.api.routers._common import AUTH, errors, link
 from starter.api.schemas import AfterSaleIn, AfterSaleOut, CancelIn, ReviewIn, SupplierOrderOut
 from starter.api.temporal import guarded, supplier_order_workflow_id
 from workflows.supplier_order import SupplierOrderWorkflow
@@ -32,6 +32,7 @@ router = APIRouter(prefix="/supplier-orders", tags=["supplier orders (customer)"
 
 SupplierOrderId = Annotated[str, Path(alias="id", min_length=1, max_length=100)]
 COMMAND_ERRORS = errors(*AUTH, 404, 409, 422, 503, 504)
+_AFTER_SALE = "$response.body#/id"
 
 
 async def customer_view(
@@ -168,7 +169,20 @@ async def review(
     "/{id}/after-sales",
     status_code=201,
     response_model=AfterSaleOut,
-    responses=COMMAND_ERRORS,
+    responses={
+        **COMMAND_ERRORS,
+        201: {
+            "links": {
+                name: link(f"/after-sales/{{id}}{suffix}", method, text, id=_AFTER_SALE)
+                for name, suffix, method, text in (
+                    ("GetAfterSale", "", "get", "Read the request"),
+                    ("Approve", "/approve", "post", "The supplier approves it"),
+                    ("Reject", "/reject", "post", "The supplier rejects it"),
+                    ("Withdraw", "/cancel", "post", "The customer withdraws it"),
+                )
+            }
+        },
+    },
     summary="Ask for a refund or a return of shipped items",
 )
 async def request_after_sale(
