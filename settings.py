@@ -6,7 +6,7 @@ from functools import lru_cache
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BeforeValidator, Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from domain.geo import DEFAULT_SPEEDS_KMH
 from domain.policy import Policy, parse_duration
@@ -32,6 +32,19 @@ def _payload_keys_parse(value: SecretStr | None) -> SecretStr | None:
     if value is not None:
         parse_payload_keys(value.get_secret_value())
     return value
+
+
+def _zones(value: Any) -> Any:
+    """`normal,zone-a` → ("normal", "zone-a"): trimmed, blanks dropped, order kept."""
+    if isinstance(value, str):
+        value = value.split(",")
+    zones = tuple(dict.fromkeys(str(z).strip() for z in value if str(z).strip()))
+    if not zones:
+        raise ValueError("name at least one source zone")
+    bad = [z for z in zones if len(z) > 32]
+    if bad:
+        raise ValueError(f"source zones are at most 32 characters: {bad}")
+    return zones
 
 
 def _not_negative(value: timedelta) -> timedelta:
@@ -102,6 +115,10 @@ class Settings(BaseSettings):
     late_payment_grace: Duration = Field(
         default=timedelta(days=1), alias="ORDERS_LATE_PAYMENT_GRACE"
     )
+    # Catalog zones a line's `source` may name (comma list); the first is the default.
+    source_zones: Annotated[tuple[str, ...], NoDecode, BeforeValidator(_zones)] = Field(
+        default=("normal",), alias="ORDERS_SOURCE_ZONES"
+    )
     shipping_speeds_kmh: Annotated[
         dict[str, float], BeforeValidator(_speeds), AfterValidator(_merge_speeds)
     ] = Field(default_factory=lambda: dict(DEFAULT_SPEEDS_KMH), alias="ORDERS_SHIPPING_SPEEDS")
@@ -169,6 +186,7 @@ class Settings(BaseSettings):
             after_sale_return_within=self.after_sale_return_within,
             after_sale_receive_within=self.after_sale_receive_within,
             late_payment_grace=self.late_payment_grace,
+            source_zones=self.source_zones,
         )
 
 

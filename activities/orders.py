@@ -217,6 +217,7 @@ async def _insert_order(s: AsyncSession, plan: OrderPlan, p: PlaceOrderParams) -
             pay_deadline=p.pay_deadline,
             created_at=p.at,
             plan=plan.model_dump(mode="json"),
+            order_type=plan.order_type,
         )
     )
     await s.flush()
@@ -262,6 +263,7 @@ async def _insert_order(s: AsyncSession, plan: OrderPlan, p: PlaceOrderParams) -
                     line_total=i.line_total,
                     coin_share=i.coin_share,
                     status=ItemStatus.PENDING_SHIPMENT,
+                    source=i.source,
                 )
             )
     log(
@@ -274,6 +276,7 @@ async def _insert_order(s: AsyncSession, plan: OrderPlan, p: PlaceOrderParams) -
         payable=str(plan.payable),
         coins=str(plan.coins),
         suppliers=[so.supplier_id for so in plan.supplier_orders],
+        order_type=plan.order_type,
     )
 
 

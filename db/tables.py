@@ -103,6 +103,8 @@ class Order(Base):
     paid_at: Mapped[datetime | None]
     closed_at: Mapped[datetime | None]
     plan: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # self | friend_pay | activity (domain.states.OrderType); admin and customer views only.
+    order_type: Mapped[str] = mapped_column(String(16), default="self", server_default="self")
 
     # Newest first, keyset-paged on (created_at, order_no): the admin search and the lists.
     __table_args__ = (Index("ix_orders_created_at_order_no", "created_at", "order_no"),)
@@ -160,6 +162,8 @@ class OrderItem(Base):
     line_total: Mapped[Decimal] = mapped_column(Money)
     coin_share: Mapped[Decimal] = mapped_column(Money)
     status: Mapped[str] = mapped_column(String(32))
+    # The catalog zone the customer found the product in (ORDERS_SOURCE_ZONES).
+    source: Mapped[str] = mapped_column(String(32), default="normal", server_default="normal")
 
 
 class Package(Base):

@@ -34,6 +34,13 @@ class InactiveProduct(DomainError):
     http_status = 422
 
 
+class UnknownSource(DomainError):
+    """A line names a catalog zone the platform does not have (ORDERS_SOURCE_ZONES)."""
+
+    code = "unknown_source"
+    http_status = 422
+
+
 class InsufficientStock(DomainError):
     code = "insufficient_stock"
     http_status = 409
@@ -78,6 +85,7 @@ ERRORS_BY_CODE: dict[str, type[DomainError]] = {
         InvalidInput,
         UnknownSku,
         InactiveProduct,
+        UnknownSource,
         InsufficientStock,
         InsufficientCoins,
         AddressRequired,

@@ -4,7 +4,7 @@ from decimal import Decimal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from domain.states import ProductKind
+from domain.states import OrderType, ProductKind
 
 
 class Model(BaseModel):
@@ -27,6 +27,9 @@ class OrderLine(Model):
     # Validated by the domain (InvalidInput) rather than here, so a bad quantity is
     # the same typed error whether it came through the API or a workflow input.
     qty: int
+    # The catalog zone the customer found the product in (普通商品 / 活动区域 ...), for
+    # zone statistics; one of the policy's source zones, the first of them when omitted.
+    source: str | None = Field(default=None, min_length=1, max_length=32)
 
 
 class GroupInput(Model):
@@ -42,6 +45,10 @@ class SubmitOrder(Model):
     lines: list[OrderLine] = Field(min_length=1)
     coins: Decimal = Decimal("0.00")
     groups: list[GroupInput] = Field(default_factory=list)
+    order_type: OrderType = OrderType.SELF
+    # friend_pay only: SHA-256 (hex) of the pay request's token. The token itself never
+    # enters Temporal or the database; whoever holds it may pay the order.
+    pay_token_hash: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
 
 
 class CatalogProduct(Model):
@@ -77,6 +84,7 @@ class ItemPlan(Model):
     line_total: Decimal
     # Coins spent on this line; the rest of line_total was paid in money.
     coin_share: Decimal
+    source: str = "normal"  # catalog zone of the line (plans from before zones: normal)
 
     @property
     def money_paid(self) -> Decimal:
@@ -111,6 +119,7 @@ class SupplierOrderPlan(Model):
 class OrderPlan(Model):
     order_no: str
     customer_id: str
+    order_type: OrderType = OrderType.SELF
     supplier_orders: list[SupplierOrderPlan]
     subtotal: Decimal
     postage: Decimal

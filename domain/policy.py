@@ -58,6 +58,9 @@ class Policy(BaseModel):
     continue_as_new_after_events: int = Field(default=5_000, ge=10)
     default_review_text: str = "The customer did not leave a review in time; rated 5 by default."
     default_review_rating: int = Field(default=5, ge=1, le=5)
+    # Catalog zones a line's `source` may name (ORDERS_SOURCE_ZONES); the first is the
+    # default of a line that names none.
+    source_zones: tuple[str, ...] = Field(default=("normal",), min_length=1)
     # Postage per physical supplier group; free from the threshold on.
     postage_flat: Decimal = Decimal("8.00")
     free_postage_from: Decimal = Decimal("99.00")

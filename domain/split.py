@@ -15,6 +15,7 @@ from domain.errors import (
     InsufficientStock,
     InvalidInput,
     UnknownSku,
+    UnknownSource,
 )
 from domain.models import (
     Address,
@@ -32,7 +33,7 @@ from domain.models import (
 )
 from domain.money import ZERO, allocate, money
 from domain.policy import Policy
-from domain.states import ProductKind
+from domain.states import OrderType, ProductKind
 
 MAX_QTY_PER_LINE = 10_000
 
@@ -42,19 +43,52 @@ def supplier_order_id(order_no: str, supplier_id: str) -> str:
 
 
 def normalize_lines(lines: Sequence[OrderLine]) -> list[OrderLine]:
-    """Positive integer quantities; the same SKU twice is one line with the sum."""
+    """Positive integer quantities; the same SKU twice is one line with the sum (and one
+    source: the same product from two catalog zones is refused, not silently merged)."""
     if not lines:
         raise InvalidInput("an order needs at least one line")
     merged: dict[str, int] = {}
+    sources: dict[str, str | None] = {}
     for line in lines:
         if isinstance(line.qty, bool) or line.qty <= 0:
             raise InvalidInput(
                 f"quantity for {line.sku!r} must be a positive integer, got {line.qty}"
             )
+        if line.sku in sources and sources[line.sku] != line.source:
+            raise InvalidInput(
+                f"{line.sku!r} appears twice with different sources "
+                f"({sources[line.sku]!r}, {line.source!r}); one line per product"
+            )
+        sources[line.sku] = line.source
         merged[line.sku] = merged.get(line.sku, 0) + line.qty
         if merged[line.sku] > MAX_QTY_PER_LINE:
             raise InvalidInput(f"quantity for {line.sku!r} exceeds {MAX_QTY_PER_LINE}")
-    return [OrderLine(sku=sku, qty=qty) for sku, qty in merged.items()]
+    return [OrderLine(sku=sku, qty=qty, source=sources[sku]) for sku, qty in merged.items()]
+
+
+def resolve_sources(lines: Sequence[OrderLine], zones: Sequence[str]) -> list[OrderLine]:
+    """Each line's catalog zone, checked against the platform's zones (the first one
+    when a line names none). An unknown zone is refused before anything is reserved."""
+    resolved = []
+    for line in lines:
+        source = line.source or zones[0]
+        if source not in zones:
+            raise UnknownSource(
+                f"unknown source {source!r} for {line.sku!r}; one of {', '.join(zones)}",
+                sku=line.sku,
+                source=source,
+            )
+        resolved.append(line.model_copy(update={"source": source}))
+    return resolved
+
+
+def check_order_type(request: SubmitOrder) -> None:
+    """A friend-pay order carries its pay request's token hash; no other order does."""
+    if request.order_type is OrderType.FRIEND_PAY:
+        if request.pay_token_hash is None:
+            raise InvalidInput("a friend_pay order needs its pay request token")
+    elif request.pay_token_hash is not None:
+        raise InvalidInput(f"a {request.order_type} order has no pay request")
 
 
 def priced_lines(
@@ -158,7 +192,9 @@ def build_plan(
     """Price, split and allocate coins. Raises a DomainError on any bad input."""
     if request.customer_id != customer.id:
         raise InvalidInput("order customer does not match the account")
-    priced = priced_lines(request.lines, catalog, check_stock=check_stock)
+    check_order_type(request)
+    lines = resolve_sources(request.lines, policy.source_zones)
+    priced = priced_lines(lines, catalog, check_stock=check_stock)
     by_supplier = _by_supplier(priced)
     chosen = {g.supplier_id: g for g in request.groups}
     unknown = set(chosen) - set(by_supplier)
@@ -215,6 +251,7 @@ def build_plan(
                 qty=line.qty,
                 line_total=total,
                 coin_share=part,
+                source=line.source or policy.source_zones[0],
             )
             for (item_id, line, p, total), part in zip(items, parts[:-1], strict=True)
         ]
@@ -241,12 +278,16 @@ def build_plan(
                 payable=subtotal + postage - share,
             )
         )
+    payable = grand_total - money(coins)
+    if request.order_type is OrderType.FRIEND_PAY and payable <= 0:
+        raise InvalidInput("coins cover this whole order: there is nothing for a friend to pay")
     return OrderPlan(
         order_no=order_no,
         customer_id=customer.id,
+        order_type=request.order_type,
         supplier_orders=supplier_orders,
         subtotal=sum((so.subtotal for so in supplier_orders), ZERO),
         postage=sum((so.postage for so in supplier_orders), ZERO),
         coins=money(coins),
-        payable=grand_total - money(coins),
+        payable=payable,
     )

@@ -66,6 +66,14 @@ class AfterSaleType(StrEnum):
     RETURN_REFUND = "return_refund"
 
 
+class OrderType(StrEnum):
+    """Who the order is for (自己购买 / 好友代付 / 任务活动); admin and customer views only."""
+
+    SELF = "self"  # the buyer's own order, paid by the buyer
+    FRIEND_PAY = "friend_pay"  # a friend pays it through a single-use pay request
+    ACTIVITY = "activity"  # placed from a task or promotion activity
+
+
 class ProductKind(StrEnum):
     PHYSICAL = "physical"
     VIRTUAL = "virtual"

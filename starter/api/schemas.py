@@ -21,6 +21,7 @@ from domain.states import (
     CloseReason,
     ItemStatus,
     OrderStatus,
+    OrderType,
     ProductKind,
     SupplierOrderStatus,
 )
@@ -88,10 +89,27 @@ class CheckoutOut(Out):
     coins_available: MoneyStr
 
 
+ORDER_TYPE_DOC = (
+    "self: the buyer's own order (default); friend_pay: a friend pays it through the "
+    "single-use pay request whose `pay_token` the submit returns; activity: placed from a "
+    "task or promotion activity. Shown to the buyer and admins, never to suppliers."
+)
+SOURCE_DOC = (
+    "the catalog zone the line was bought from (ORDERS_SOURCE_ZONES, e.g. `normal`, "
+    "`zone-a`); not shown to suppliers"
+)
+
+
 class SubmitIn(In):
-    lines: list[OrderLine] = Field(min_length=1)
+    lines: list[OrderLine] = Field(
+        min_length=1,
+        description="each line: sku, qty and optionally `source`, the catalog zone it was "
+        "found in (one of ORDERS_SOURCE_ZONES, default the first, `normal`); an unknown "
+        "zone is a 422 `unknown_source` and nothing is reserved",
+    )
     coins: MoneyIn = Decimal("0.00")
     groups: list[GroupInput] = Field(default_factory=list)
+    order_type: OrderType = Field(default=OrderType.SELF, description=ORDER_TYPE_DOC)
 
 
 class ItemPreview(Out):
@@ -103,6 +121,7 @@ class ItemPreview(Out):
     price: MoneyStr
     qty: int
     line_total: MoneyStr
+    source: str = Field(description=SOURCE_DOC)
 
 
 class SubOrderPreview(Out):
@@ -128,6 +147,7 @@ class SupplierOrderPreview(Out):
 
 class PlacedOrder(Out):
     order_no: str
+    order_type: OrderType = Field(description=ORDER_TYPE_DOC)
     status: OrderStatus
     payable: MoneyStr
     pay_deadline: datetime
@@ -158,6 +178,16 @@ class SubOrderOut(Out):
     product_type: str
     status: ItemStatus
     items: list[ItemOut]
+
+
+class OrderItemOut(ItemOut):
+    """An item as its buyer and admins see it (suppliers get `ItemOut`: no source)."""
+
+    source: str = Field(description=SOURCE_DOC)
+
+
+class OrderSubOrderOut(SubOrderOut):
+    items: list[OrderItemOut]  # type: ignore[assignment]  # covariant: buyer's items
 
 
 class Location(Out):
@@ -223,7 +253,7 @@ class SupplierOrderOut(Out):
     received_at: datetime | None
     completed_at: datetime | None
     extended: bool
-    sub_orders: list[SubOrderOut]
+    sub_orders: list[OrderSubOrderOut]
     packages: list[PackageOut]
     after_sales: list[AfterSaleBrief]
     deadlines: DeadlinesOut
@@ -239,6 +269,7 @@ class SupplierOrderOut(Out):
 class OrderOut(Out):
     order_no: str
     customer_id: str
+    order_type: OrderType = Field(description=ORDER_TYPE_DOC)
     status: OrderStatus
     close_reason: CloseReason | None
     subtotal: MoneyStr

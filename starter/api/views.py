@@ -18,6 +18,7 @@ from domain.states import (
     CloseReason,
     ItemStatus,
     OrderStatus,
+    OrderType,
     ProductKind,
     SupplierOrderStatus,
     sub_order_status,
@@ -57,6 +58,7 @@ def placed(p: Placement) -> sc.PlacedOrder:
     plan = p.plan
     return sc.PlacedOrder(
         order_no=p.order_no,
+        order_type=plan.order_type,
         status=p.status,
         payable=m(plan.payable),
         pay_deadline=utc(p.pay_deadline),
@@ -81,6 +83,7 @@ def placed(p: Placement) -> sc.PlacedOrder:
                         price=m(i.price),
                         qty=i.qty,
                         line_total=m(i.line_total),
+                        source=i.source,
                     )
                     for i in so.items
                 ],
@@ -132,10 +135,23 @@ def package(
 
 
 def _sub_orders(d: SupplierOrderDetail) -> list[sc.SubOrderOut]:
-    by_sub: dict[str, list[sc.ItemOut]] = {s.id: [] for s in d.sub_orders}
+    """Sub-orders as the supplier sees them: the goods, without their catalog zone."""
+    return [
+        sc.SubOrderOut(
+            id=sub.id,
+            product_type=sub.product_type,
+            status=sub.status,
+            items=[sc.ItemOut(**i.model_dump(exclude={"source"})) for i in sub.items],
+        )
+        for sub in _order_sub_orders(d)
+    ]
+
+
+def _order_sub_orders(d: SupplierOrderDetail) -> list[sc.OrderSubOrderOut]:
+    by_sub: dict[str, list[sc.OrderItemOut]] = {s.id: [] for s in d.sub_orders}
     for i in d.items:
         by_sub.setdefault(i.sub_order_id, []).append(
-            sc.ItemOut(
+            sc.OrderItemOut(
                 item_id=i.id,
                 sku=i.sku,
                 name=i.name,
@@ -146,11 +162,12 @@ def _sub_orders(d: SupplierOrderDetail) -> list[sc.SubOrderOut]:
                 shipped_qty=i.shipped_qty,
                 refunded_qty=i.refunded_qty,
                 status=ItemStatus(i.status),
+                source=i.source,
             )
         )
     types = {s.id: s.product_type for s in d.sub_orders}
     return [
-        sc.SubOrderOut(
+        sc.OrderSubOrderOut(
             id=sub_id,
             product_type=types.get(sub_id, items[0].product_type if items else ""),
             status=sub_order_status(i.status for i in items),
@@ -261,7 +278,7 @@ def _supplier_order(
         received_at=utc_opt(r.received_at),
         completed_at=utc_opt(r.completed_at),
         extended=r.extended,
-        sub_orders=_sub_orders(d),
+        sub_orders=_order_sub_orders(d),
         packages=_packages(d, speeds),
         after_sales=_after_sales(d),
         deadlines=deadlines(d, live),
@@ -304,6 +321,7 @@ def order(
     return sc.OrderOut(
         order_no=o.order_no,
         customer_id=o.customer_id,
+        order_type=OrderType(o.order_type),
         status=OrderStatus(o.status),
         close_reason=_reason(o.close_reason),
         subtotal=m(o.subtotal),

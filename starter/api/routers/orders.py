@@ -109,7 +109,11 @@ def run_summary(plan: OrderPlan) -> tuple[str, str]:
 )
 async def submit(body: SubmitIn, ctx: CustomerCtx) -> JSONResponse:
     request = SubmitOrder(
-        customer_id=ctx.principal.sub, lines=body.lines, coins=body.coins, groups=body.groups
+        customer_id=ctx.principal.sub,
+        lines=body.lines,
+        coins=body.coins,
+        groups=body.groups,
+        order_type=body.order_type,
     )
 
     async def work(seed: dict[str, Any]) -> tuple[int, BaseModel]:

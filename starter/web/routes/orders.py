@@ -143,7 +143,7 @@ def _dest(so: SupplierOrderOut) -> Point | None:
 
 
 def box_view(so: SupplierOrderOut, origins: dict[tuple[str, str], Point], now: datetime) -> BoxView:
-    items = {i.item_id: i for sub in so.sub_orders for i in sub.items}
+    items: dict[str, ItemOut] = {i.item_id: i for sub in so.sub_orders for i in sub.items}
     dest = _dest(so)
     packages: list[PackageView] = []
     for p in so.packages:
