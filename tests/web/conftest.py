@@ -171,6 +171,12 @@ async def shot(page: Page, name: str) -> Path:
     width = (page.viewport_size or DESKTOP)["width"]
     path = SCREENSHOTS / f"{name}-{width}.png"
     await page.screenshot(path=str(path), full_page=True)
+    # A full-page capture stretches Chromium's viewport for a moment and the page scrolls
+    # back a little later: a click in between presses on one place and releases on
+    # another (seen: a submit button focused but never clicked). Let two frames pass.
+    await page.evaluate(
+        "() => new Promise(r => { scrollTo(0, 0); requestAnimationFrame(() => requestAnimationFrame(r)); })"
+    )
     return path
 
 
