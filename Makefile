@@ -79,7 +79,7 @@ bench: venv bytecode
 # Refresh the README's screenshots: every page at 1280x800 and 390x844, from the browser tests.
 screenshots: venv browser-bin
 	rm -rf docs/screenshots
-	ORDERS_SCREENSHOTS_DIR=docs/screenshots $(BIN)/pytest -q tests/web
+	ORDERS_SCREENSHOTS_DIR=docs/screenshots $(BIN)/pytest -q tests/web/test_pages.py
 
 clean:
 	rm -rf $(VENV) .lock-venv .mypy_cache .ruff_cache .pytest_cache build dist *.egg-info
