@@ -43,11 +43,11 @@ async def _check(page: Page, name: str) -> None:
     await no_horizontal_scroll(page)
     assert await page.evaluate(UNLABELLED) == [], f"{name}: controls without a name"
     assert await page.locator('meta[name="viewport"]').count() == 1
+    await shot(page, f"page-{name}")
     for _ in range(3):
         await page.keyboard.press("Tab")
         problem = await page.evaluate(FOCUS_RING)
         assert not problem, f"{name}: {problem}"
-    await shot(page, f"page-{name}")
 
 
 @pytest.fixture
