@@ -118,9 +118,15 @@ def notify(
 
 
 async def refresh_order_status(session: AsyncSession, order_no: str, at: datetime) -> None:
-    """Derive the parent status from its supplier orders (DESIGN.md §2)."""
+    """Derive the parent status from its supplier orders (DESIGN.md §2).
+
+    The order row is locked before the siblings are read. Two supplier orders of one order
+    finishing at the same moment (two workers, PostgreSQL's READ COMMITTED) otherwise each
+    read the other as still open, and the order stayed PAID for ever. With the lock the second
+    waits for the first to commit, and its read (a new statement, a new snapshot) sees it.
+    """
     await session.flush()
-    order = await session.get(Order, order_no)
+    order = await session.get(Order, order_no, with_for_update=True, populate_existing=True)
     if order is None or order.status == OrderStatus.PENDING_PAYMENT:
         return
     rows = (
