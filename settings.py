@@ -29,8 +29,9 @@ def _merge_speeds(value: dict[str, float]) -> dict[str, float]:
 
 def _payload_keys_parse(value: SecretStr | None) -> SecretStr | None:
     """A bad ORDERS_PAYLOAD_KEY stops the process at start, not at the first payload."""
-    if value is not None:
-        parse_payload_keys(value.get_secret_value())
+    if value is None or not value.get_secret_value().strip():
+        return None  # unset or empty: payloads stay plain
+    parse_payload_keys(value.get_secret_value())
     return value
 
 
