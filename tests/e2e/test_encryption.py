@@ -26,11 +26,12 @@ import pytest
 from google.protobuf.message import Message
 from temporalio.api.common.v1 import Payload
 from temporalio.api.history.v1 import History
-from temporalio.client import Client, WorkflowQueryFailedError
+from temporalio.client import Client, WorkflowHandle, WorkflowQueryFailedError
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from db.session import create_all, make_engine, make_session_factory
+from domain.messages import SupplierOrderResult
 from domain.states import OrderStatus, SupplierOrderStatus
 from settings import Settings
 from starter.api.app import create_app
@@ -241,7 +242,9 @@ async def test_histories_are_encrypted_rotate_and_decode_through_the_codec_endpo
     wrong = _settings(dev_env, db_url, task_queue, f"new:{NEW},old:{WRONG}")
     good_client = await connect(after)
     async with build_worker(await connect(wrong), task_queue, sessions):
-        handle = good_client.get_workflow_handle_for(SupplierOrderWorkflow.run, f"order-{so['id']}")
+        handle: WorkflowHandle[SupplierOrderWorkflow, SupplierOrderResult] = (
+            good_client.get_workflow_handle_for(SupplierOrderWorkflow.run, f"order-{so['id']}")
+        )
         with pytest.raises(WorkflowQueryFailedError, match="key id 'old' failed authentication"):
             await handle.query(SupplierOrderWorkflow.snapshot, None)
     for wf in family:  # (the children end with their parent)
