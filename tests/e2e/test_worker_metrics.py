@@ -94,7 +94,12 @@ async def test_worker_process_serves_temporal_metrics(
             return await _scrape(url)
 
         await eventually(up, 60, "the worker's metrics endpoint")
-        await shop.paid_order([("tea-green", 1)])
+        try:
+            async with asyncio.timeout(90):  # a worker that cannot write must not hang the test
+                await shop.paid_order([("tea-green", 1)])
+        except TimeoutError:
+            tail = (tmp_path / "worker.log").read_text()[-3000:]
+            raise AssertionError(f"the worker did not run the order:\n{tail}") from None
 
         wanted = {
             "temporal_workflow_task_schedule_to_start_latency_bucket",
