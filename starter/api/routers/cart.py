@@ -161,7 +161,9 @@ async def remove_quantities(
         for li in body.lines:
             wanted[li.sku] = wanted.get(li.sku, 0) + li.qty
         async with write_session(sessions) as s:
-            for sku, qty in wanted.items():
+            # Lines are locked in SKU order, whatever the body's order: two calls taking the
+            # same lines in opposite orders would otherwise deadlock (a 500 on PostgreSQL).
+            for sku, qty in sorted(wanted.items()):
                 line = await s.get(CartLine, (principal.sub, sku), with_for_update=True)
                 if line is None:
                     continue
