@@ -6,8 +6,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio import activity
 
 from activities.base import DbActivities, log, notify
-from activities.orders import return_coins
-from db.tables import AfterSale, Order, OrderItem, Refund
+from activities.orders import add_refund, return_coins
+from db.tables import AfterSale, Order, OrderItem
 from domain.activity_params import (
     AfterSaleOpenParams,
     AfterSaleRefundParams,
@@ -150,18 +150,16 @@ class AfterSaleActivities(DbActivities):
             ref = RefundRef(amount=amount, coins=coins)
             if amount > 0:
                 ref.refund_id = f"refund:{row.id}"
-                s.add(
-                    Refund(
-                        id=ref.refund_id,
-                        order_no=row.order_no,
-                        supplier_order_id=row.supplier_order_id,
-                        after_sale_id=row.id,
-                        amount=amount,
-                        coins=coins,
-                        method=order.payment_method or "card",
-                        reason=f"after_sale_{row.type}",
-                        created_at=p.at,
-                    )
+                add_refund(
+                    s,
+                    order,
+                    ref.refund_id,
+                    amount,
+                    f"after_sale_{row.type}",
+                    p.at,
+                    coins=coins,
+                    supplier_order_id=row.supplier_order_id,
+                    after_sale_id=row.id,
                 )
             row.status = AfterSaleStatus.REFUNDED
             row.refund_amount = amount

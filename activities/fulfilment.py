@@ -8,14 +8,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio import activity
 
 from activities.base import DbActivities, log, notify, refresh_order_status
-from activities.orders import release_unshipped, return_coins
+from activities.orders import add_refund, release_unshipped, return_coins
 from db.tables import (
     Order,
     OrderItem,
     Package,
     PackageItem,
     Product,
-    Refund,
     Review,
     SupplierOrder,
     TrackingEventRow,
@@ -68,17 +67,15 @@ async def _close_undelivered(
     ref = RefundRef(amount=amount, coins=coins)
     if amount > 0:
         ref.refund_id = f"refund:{so.id}:undelivered"
-        s.add(
-            Refund(
-                id=ref.refund_id,
-                order_no=p.order_no,
-                supplier_order_id=so.id,
-                amount=amount,
-                coins=coins,
-                method=order.payment_method or "card",
-                reason="undelivered",
-                created_at=p.at,
-            )
+        add_refund(
+            s,
+            order,
+            ref.refund_id,
+            amount,
+            "undelivered",
+            p.at,
+            coins=coins,
+            supplier_order_id=so.id,
         )
     log(
         s,
@@ -235,17 +232,15 @@ class FulfilmentActivities(DbActivities):
             if so.payable > 0:
                 ref.refund_id = f"refund:{so.id}:cancel"
                 ref.amount = so.payable
-                s.add(
-                    Refund(
-                        id=ref.refund_id,
-                        order_no=p.order_no,
-                        supplier_order_id=so.id,
-                        amount=so.payable,
-                        coins=so.coin_share,
-                        method=order.payment_method or "card",
-                        reason=p.reason.lower(),
-                        created_at=p.at,
-                    )
+                add_refund(
+                    s,
+                    order,
+                    ref.refund_id,
+                    so.payable,
+                    p.reason.lower(),
+                    p.at,
+                    coins=so.coin_share,
+                    supplier_order_id=so.id,
                 )
             log(
                 s,

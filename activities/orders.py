@@ -1,5 +1,6 @@
 """Order-level activities: place (reserve + deduct), payment outcomes, close."""
 
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -67,6 +68,63 @@ async def return_coins(
         )
     )
     order.coins_refunded = order.coins_refunded + coins
+
+
+def payer_of(order: Order) -> str:
+    """Who paid the order: money refunds go back to them (orders from before friend pays,
+    and unpaid ones, have no payer recorded: the buyer)."""
+    return order.payer_id or order.customer_id
+
+
+def add_refund(
+    session: AsyncSession,
+    order: Order,
+    refund_id: str,
+    amount: Decimal,
+    reason: str,
+    at: datetime,
+    *,
+    coins: Decimal = Decimal("0"),
+    method: str | None = None,
+    payer_id: str | None = None,
+    supplier_order_id: str | None = None,
+    after_sale_id: str | None = None,
+    payment_event_id: str | None = None,
+) -> Refund:
+    """Record money going back, to whoever paid it (`payer_id`, else the order's payer).
+
+    The buyer is told by the caller, in words that fit the change; a payer who is not the
+    buyer (a friend who paid) is told here that the money is on its way back to them.
+    """
+    payer = payer_id or payer_of(order)
+    row = Refund(
+        id=refund_id,
+        order_no=order.order_no,
+        supplier_order_id=supplier_order_id,
+        after_sale_id=after_sale_id,
+        payment_event_id=payment_event_id,
+        amount=amount,
+        coins=coins,
+        method=method or order.payment_method or "card",
+        reason=reason,
+        created_at=at,
+        payer_id=payer,
+    )
+    session.add(row)
+    if payer != order.customer_id:
+        notify(
+            session,
+            f"{refund_id}:payer",
+            "customer",
+            payer,
+            "payment_refunded",
+            order.order_no,
+            f"{amount} that you paid for order {order.order_no} is being refunded to your "
+            "original payment method.",
+            at,
+            supplier_order_id,
+        )
+    return row
 
 
 class OrderActivities(DbActivities):
@@ -138,6 +196,7 @@ class OrderActivities(DbActivities):
                 "duplicate": "refunded_duplicate",
                 "late": "refunded_late",
             }[p.outcome]
+            payer = ev.payer_id or order.customer_id
             s.add(
                 Payment(
                     event_id=ev.event_id,
@@ -147,9 +206,19 @@ class OrderActivities(DbActivities):
                     method=ev.method,
                     outcome=outcome,
                     at=ev.at or p.at,
+                    payer_id=payer,
                 )
             )
-            detail = {"event_id": ev.event_id, "amount": str(ev.amount), "method": ev.method}
+            if p.outcome != "failed":
+                # Money received, whatever it is for: `paid` counts it all, and what the
+                # order did not owe is counted again in `refunded` once it is sent back.
+                order.paid = order.paid + ev.amount
+            detail = {
+                "event_id": ev.event_id,
+                "amount": str(ev.amount),
+                "method": ev.method,
+                "payer_id": payer,
+            }
             if p.outcome == "applied":
                 await _mark_paid(s, order, p)
                 log(s, p.order_no, "payment_applied", p.at, p.actor, p.actor_id, **detail)
@@ -158,18 +227,19 @@ class OrderActivities(DbActivities):
                 log(s, p.order_no, "payment_failed", p.at, p.actor, p.actor_id, **detail)
                 await _close(s, order, CloseReason.PAYMENT_FAILED, p)
                 return RefundRef().model_dump(mode="json")
-            # Money arrived that the order does not owe: keep the record, send it back.
+            # Money arrived that the order does not owe: keep the record, send it back
+            # to whoever paid it.
             refund_id = f"refund:payment:{ev.event_id}"
-            s.add(
-                Refund(
-                    id=refund_id,
-                    order_no=p.order_no,
-                    payment_event_id=ev.event_id,
-                    amount=ev.amount,
-                    method=ev.method,
-                    reason=outcome,
-                    created_at=p.at,
-                )
+            add_refund(
+                s,
+                order,
+                refund_id,
+                ev.amount,
+                outcome,
+                p.at,
+                method=ev.method,
+                payer_id=payer,
+                payment_event_id=ev.event_id,
             )
             log(s, p.order_no, f"payment_{outcome}", p.at, p.actor, p.actor_id, **detail)
             notify(
@@ -218,6 +288,7 @@ async def _insert_order(s: AsyncSession, plan: OrderPlan, p: PlaceOrderParams) -
             created_at=p.at,
             plan=plan.model_dump(mode="json"),
             order_type=plan.order_type,
+            pay_token_hash=p.request.pay_token_hash,
         )
     )
     await s.flush()
@@ -282,9 +353,9 @@ async def _insert_order(s: AsyncSession, plan: OrderPlan, p: PlaceOrderParams) -
 
 async def _mark_paid(s: AsyncSession, order: Order, p: PaymentParams) -> None:
     order.status = OrderStatus.PAID
-    order.paid = p.event.amount
     order.paid_at = p.at
     order.payment_method = p.event.method
+    order.payer_id = p.event.payer_id or order.customer_id
     sos = (
         await s.scalars(select(SupplierOrder).where(SupplierOrder.order_no == order.order_no))
     ).all()

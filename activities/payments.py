@@ -69,13 +69,13 @@ class PaymentActivities:
                     amount=str(refund.amount),
                     method=refund.method,
                     provider_ref=ref,
+                    payer_id=refund.payer_id,
                 )
-                if refund.payment_event_id is None:
-                    # Refunds of money the order kept; payments it never owed are
-                    # accounted on the payment rows instead.
-                    await s.execute(
-                        update(Order)
-                        .where(Order.order_no == refund.order_no)
-                        .values(refunded=Order.refunded + refund.amount)
-                    )
+                # Every refund settled counts, of money the order kept or of a payment it
+                # never owed (that one was counted in `paid` when it arrived).
+                await s.execute(
+                    update(Order)
+                    .where(Order.order_no == refund.order_no)
+                    .values(refunded=Order.refunded + refund.amount)
+                )
         return ref

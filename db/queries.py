@@ -26,6 +26,7 @@ from db.tables import (
     PackageItem,
     Payment,
     Product,
+    Refund,
     SubOrder,
     SupplierOrder,
 )
@@ -90,6 +91,8 @@ class SupplierOrderDetail:
 class OrderDetail:
     order: Order
     supplier_orders: list[SupplierOrderDetail]
+    payments: list[Payment] = field(default_factory=list)
+    refunds: list[Refund] = field(default_factory=list)
 
 
 async def get_order(s: AsyncSession, order_no: str) -> Order | None:
@@ -170,7 +173,23 @@ async def order_details(s: AsyncSession, orders: Sequence[Order]) -> list[OrderD
     grouped: dict[str, list[SupplierOrderDetail]] = {no: [] for no in nos}
     for d in details:
         grouped[d.row.order_no].append(d)
-    return [OrderDetail(order=o, supplier_orders=grouped[o.order_no]) for o in orders]
+    out = {o.order_no: OrderDetail(order=o, supplier_orders=grouped[o.order_no]) for o in orders}
+    payments = await s.scalars(
+        select(Payment).where(Payment.order_no.in_(nos)).order_by(Payment.at, Payment.event_id)
+    )
+    for p in payments.all():
+        out[p.order_no].payments.append(p)
+    refunds = await s.scalars(
+        select(Refund).where(Refund.order_no.in_(nos)).order_by(Refund.created_at, Refund.id)
+    )
+    for r in refunds.all():
+        out[r.order_no].refunds.append(r)
+    return list(out.values())
+
+
+async def order_by_pay_token(s: AsyncSession, token_hash: str) -> Order | None:
+    """The friend_pay order whose pay request token hashes to `token_hash`."""
+    return await s.scalar(select(Order).where(Order.pay_token_hash == token_hash))
 
 
 # --- supplier side ------------------------------------------------------------------------------

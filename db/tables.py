@@ -105,9 +105,17 @@ class Order(Base):
     plan: Mapped[dict[str, Any]] = mapped_column(JSON)
     # self | friend_pay | activity (domain.states.OrderType); admin and customer views only.
     order_type: Mapped[str] = mapped_column(String(16), default="self", server_default="self")
+    # Who paid the order (the buyer, or the friend of a friend_pay order): money refunds of
+    # the order go back to them, coins to the buyer. Set when a payment is applied.
+    payer_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # friend_pay: SHA-256 (hex) of the pay request's token; the token itself is not stored.
+    pay_token_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
     # Newest first, keyset-paged on (created_at, order_no): the admin search and the lists.
-    __table_args__ = (Index("ix_orders_created_at_order_no", "created_at", "order_no"),)
+    __table_args__ = (
+        Index("ix_orders_created_at_order_no", "created_at", "order_no"),
+        Index("ix_orders_pay_token_hash", "pay_token_hash", unique=True),
+    )
 
 
 class SupplierOrder(Base):
@@ -208,9 +216,12 @@ class Payment(Base):
     status: Mapped[str] = mapped_column(String(16))
     amount: Mapped[Decimal] = mapped_column(Money)
     method: Mapped[str] = mapped_column(String(40))
-    # applied | failed | refunded_mismatch | refunded_duplicate | refunded_late
+    # applied | failed | refunded_mismatch | refunded_duplicate | refunded_late (| unmatched,
+    # recorded by the API when the order's workflow no longer runs)
     outcome: Mapped[str] = mapped_column(String(32))
     at: Mapped[datetime]
+    # Who paid (the provider's payer, or the customer who paid through the dev provider).
+    payer_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class Refund(Base):
@@ -228,6 +239,9 @@ class Refund(Base):
     provider_ref: Mapped[str | None] = mapped_column(String(120), nullable=True)
     created_at: Mapped[datetime]
     settled_at: Mapped[datetime | None]
+    # Whom the money goes back to: the payer of the refunded payment (coins, if any, go
+    # back to the buyer's balance whoever paid).
+    payer_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class AfterSale(Base):

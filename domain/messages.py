@@ -50,6 +50,8 @@ class PaymentEvent(Model):
     amount: Decimal
     method: str = Field(default="card", max_length=40)
     at: datetime | None = None
+    # Who paid: a friend paying a friend_pay order, or the buyer. None: the buyer.
+    payer_id: str | None = Field(default=None, max_length=64)
 
 
 class CancelOrder(Model):

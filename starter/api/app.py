@@ -29,6 +29,7 @@ from starter.api.routers import (
     health,
     notifications,
     orders,
+    pay_requests,
     supplier,
     supplier_orders,
     webhooks,
@@ -90,6 +91,7 @@ def create_app(
         admin,
         notifications,
         codec,
+        pay_requests,
     ):
         app.include_router(module.router)
     web.install(app, settings)

@@ -70,6 +70,7 @@ async def record_unmatched(
                     method=event.method,
                     outcome=UNMATCHED,
                     at=event.at or now,
+                    payer_id=event.payer_id,
                 )
             )
             s.add(
@@ -83,6 +84,7 @@ async def record_unmatched(
                         "status": event.status,
                         "amount": str(event.amount),
                         "method": event.method,
+                        "payer_id": event.payer_id,
                         "note": "order workflow no longer running; refund by hand",
                     },
                     at=now,

@@ -145,12 +145,21 @@ class SupplierOrderPreview(Out):
     payable: MoneyStr
 
 
+PAY_TOKEN_DOC = (
+    "friend_pay orders only: the single-use token of the order's pay request. Share it; a "
+    "logged-in customer other than the buyer reads `GET /pay-requests/{token}` and pays with "
+    "`POST /pay-requests/{token}/pay`. It stops working once the order is paid or closed, or "
+    "at `pay_deadline`."
+)
+
+
 class PlacedOrder(Out):
     order_no: str
     order_type: OrderType = Field(description=ORDER_TYPE_DOC)
     status: OrderStatus
     payable: MoneyStr
     pay_deadline: datetime
+    pay_token: str | None = Field(default=None, description=PAY_TOKEN_DOC)
     subtotal: MoneyStr
     postage: MoneyStr
     coins: MoneyStr
@@ -266,6 +275,49 @@ class SupplierOrderOut(Out):
     )
 
 
+PaymentOutcome = Literal[
+    "applied", "failed", "refunded_mismatch", "refunded_duplicate", "refunded_late", "unmatched"
+]
+
+
+class PaymentOut(Out):
+    """One payment event the provider reported for the order (each event id once)."""
+
+    event_id: str
+    amount: MoneyStr
+    method: str
+    outcome: PaymentOutcome = Field(
+        description="applied: paid the order; failed: the payment failed (no money; the "
+        "order closed if it was unpaid); refunded_mismatch: not the payable amount; "
+        "refunded_duplicate: the order was already paid; refunded_late: the order had "
+        "closed (the refunded_* are sent back whole to their payer); unmatched: arrived "
+        "after the order stopped listening, recorded for an operator to refund"
+    )
+    payer_id: str | None = Field(description="who paid; the buyer unless a friend paid")
+    at: datetime
+
+
+class RefundOut(Out):
+    """Money (and coins) going back: of a payment not owed, or of what the order kept."""
+
+    id: str
+    amount: MoneyStr = Field(description="money back to `payer_id`'s original method")
+    coins: MoneyStr = Field(description="coins back to the buyer's balance")
+    reason: str = Field(
+        examples=["refunded_late", "user_cancelled", "after_sale_refund_only", "undelivered"]
+    )
+    status: Literal["pending", "succeeded"] = Field(
+        description="pending until the payment provider confirms it"
+    )
+    payer_id: str | None = Field(description="whom the money goes back to: who paid it")
+    supplier_order_id: str | None = None
+    payment_event_id: str | None = Field(
+        default=None, description="the payment refunded whole (money the order never owed)"
+    )
+    created_at: datetime
+    settled_at: datetime | None
+
+
 class OrderOut(Out):
     order_no: str
     customer_id: str
@@ -276,15 +328,34 @@ class OrderOut(Out):
     postage: MoneyStr
     coins: MoneyStr
     payable: MoneyStr
-    paid: MoneyStr
-    refunded: MoneyStr
+    paid: MoneyStr = Field(
+        description="all money received for the order: the applied payment and every "
+        "payment refunded as a mismatch, a duplicate or a late one"
+    )
+    refunded: MoneyStr = Field(
+        description="all money returned (refunds settled); paid - refunded is what the "
+        "order keeps once pending refunds settle"
+    )
     coins_refunded: MoneyStr
     payment_method: str | None
+    payer_id: str | None = Field(
+        default=None,
+        description="who paid the order (the buyer, or the friend of a friend_pay order); "
+        "money refunds go back to them, coins to the buyer",
+    )
     pay_deadline: datetime
+    pay_token: str | None = Field(
+        default=None,
+        description="to the buyer of an unpaid friend_pay order only: " + PAY_TOKEN_DOC,
+    )
     created_at: datetime
     paid_at: datetime | None
     closed_at: datetime | None
     supplier_orders: list[SupplierOrderOut]
+    payments: list[PaymentOut] = Field(
+        default_factory=list, description="every payment event, oldest first"
+    )
+    refunds: list[RefundOut] = Field(default_factory=list, description="oldest first")
 
 
 class OrderPage(Out):
@@ -304,6 +375,34 @@ class PayIn(In):
     amount: MoneyIn | None = None
     method: str = Field(default="card", min_length=1, max_length=40)
     status: Literal["succeeded", "failed"] = "succeeded"
+
+
+class PayRequestItem(Out):
+    sku: str
+    name: str
+    qty: int
+    price: MoneyStr
+    line_total: MoneyStr
+
+
+class PayRequestOut(Out):
+    """What a friend is asked to pay: no order number, buyer, address or account."""
+
+    amount: MoneyStr = Field(description="what paying it costs (the order's payable)")
+    items: list[PayRequestItem]
+    deadline: datetime = Field(description="the token stops working then")
+    status: Literal["PENDING_PAYMENT"] = Field(
+        description="a pay request is shown only while it can be paid"
+    )
+
+
+class PayRequestPaid(Out):
+    accepted: bool = True
+    event_id: str
+    outcome: Literal["signalled", "duplicate", "unmatched"] = Field(
+        description="signalled: handed to the order (its record shows the outcome); "
+        "duplicate: this event id was already recorded"
+    )
 
 
 class PaymentAccepted(Out):
@@ -456,6 +555,12 @@ class PaymentWebhook(BaseModel):
     amount: Decimal = Field(ge=0, max_digits=14, decimal_places=2)
     method: str = Field(default="card", min_length=1, max_length=40)
     at: datetime | None = None
+    payer_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        description="who paid (e.g. the friend of a friend_pay order); the buyer when absent",
+    )
 
 
 class CarrierWebhook(BaseModel):

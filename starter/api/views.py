@@ -6,7 +6,19 @@ from decimal import Decimal
 from typing import Any
 
 from db.queries import OrderDetail, SupplierOrderDetail, natural_key
-from db.tables import AfterSale, CartLine, Customer, Notification, OrderLog, Package, Product
+from db.tables import (
+    AfterSale,
+    CartLine,
+    Customer,
+    Notification,
+    Order,
+    OrderItem,
+    OrderLog,
+    Package,
+    Payment,
+    Product,
+    Refund,
+)
 from domain.actions import AfterSaleFacts, ItemFacts, SupplierOrderFacts, allowed_actions
 from domain.geo import eta, haversine_km
 from domain.messages import Deadlines, Placement
@@ -332,6 +344,7 @@ def order(
         refunded=m(o.refunded),
         coins_refunded=m(o.coins_refunded),
         payment_method=o.payment_method,
+        payer_id=o.payer_id,
         pay_deadline=utc(o.pay_deadline),
         created_at=utc(o.created_at),
         paid_at=utc_opt(o.paid_at),
@@ -339,6 +352,49 @@ def order(
         supplier_orders=[
             supplier_order(so, speeds, live.get(so.row.id)) for so in d.supplier_orders
         ],
+        payments=[payment(p) for p in d.payments],
+        refunds=[refund(r) for r in d.refunds],
+    )
+
+
+def payment(p: Payment) -> sc.PaymentOut:
+    return sc.PaymentOut(
+        event_id=p.event_id,
+        amount=m(p.amount),
+        method=p.method,
+        outcome=p.outcome,  # type: ignore[arg-type]  # the activity writes only these
+        payer_id=p.payer_id,
+        at=utc(p.at),
+    )
+
+
+def refund(r: Refund) -> sc.RefundOut:
+    return sc.RefundOut(
+        id=r.id,
+        amount=m(r.amount),
+        coins=m(r.coins),
+        reason=r.reason,
+        status=r.status,  # type: ignore[arg-type]  # pending | succeeded
+        payer_id=r.payer_id,
+        supplier_order_id=r.supplier_order_id,
+        payment_event_id=r.payment_event_id,
+        created_at=utc(r.created_at),
+        settled_at=utc_opt(r.settled_at),
+    )
+
+
+def pay_request(o: Order, items: list[OrderItem]) -> sc.PayRequestOut:
+    """A friend_pay order as the friend sees it: what to pay, nothing about the buyer."""
+    return sc.PayRequestOut(
+        amount=m(o.payable),
+        items=[
+            sc.PayRequestItem(
+                sku=i.sku, name=i.name, qty=i.qty, price=m(i.price), line_total=m(i.line_total)
+            )
+            for i in sorted(items, key=lambda i: natural_key(i.id))
+        ],
+        deadline=utc(o.pay_deadline),
+        status="PENDING_PAYMENT",
     )
 
 

@@ -14,7 +14,7 @@ import pytest
 from starter.api.app import create_app
 from tests.api.conftest import Stack, serve, stack_settings, stop
 from tests.api.helpers import Api, footprint
-from tests.support.invariants import check_invariants
+from tests.support.invariants import check_order_invariants
 
 ZONES = "normal,zone-a,zone-b"
 
@@ -80,7 +80,7 @@ async def test_type_and_sources_are_stored_and_shown_in_every_order_view(zoned: 
         for shown in (view, *inbox["items"]):
             assert "order_type" not in shown
             assert all("source" not in i for sub in shown["sub_orders"] for i in sub["items"])
-    await check_invariants(api.sessions)
+    await check_order_invariants(api.sessions, [no])
 
 
 async def test_defaults_are_self_and_the_first_zone(zoned: Api) -> None:

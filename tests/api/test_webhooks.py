@@ -161,7 +161,10 @@ async def test_replayed_event_is_applied_once(
     )
     assert refund.amount == Decimal(order["payable"])
     final = await api.order(customer, order_no)
-    assert final["paid"] == order["payable"] and final["status"] == "PAID"
+    # Both payments were received and the second went back (DESIGN.md §11).
+    payable = Decimal(order["payable"])
+    assert Decimal(final["paid"]) == 2 * payable and Decimal(final["refunded"]) == payable
+    assert final["status"] == "PAID"
 
 
 async def test_wrong_amount_failure_and_late_payment(api: Api) -> None:

@@ -34,7 +34,7 @@ from domain.messages import (
     TrackingEvent,
 )
 from domain.policy import Policy
-from domain.states import Actor, AfterSaleType
+from domain.states import Actor, AfterSaleType, OrderType
 from tests.support.catalog import seed
 from tests.support.shop import Shop
 from tests.support.temporal import start_time_skipping_env
@@ -161,6 +161,24 @@ async def after_sale_deadlines(shop: Shop) -> None:
     await save(aftersale, "after_sale_return_expired")
 
 
+async def friend_pay(shop: Shop) -> None:
+    """A friend_pay order paid by a friend (payer_id on the signal), a second friend's
+    payment refunded as a duplicate, then both supplier orders cancelled (refunds to the
+    friend who paid)."""
+    handle, placement = await shop.submit(LINES, coins="2.00", order_type=OrderType.FRIEND_PAY)
+    await shop.pay(handle, placement.plan.payable, payer_id="bob")
+    await shop.order_status(placement.order_no, "PAID")
+    await shop.pay(handle, placement.plan.payable, payer_id="carol")
+    for so in placement.plan.supplier_orders:
+        child = await shop.child(so.id)
+        await child.execute_update(
+            SupplierOrderWorkflow.cancel,
+            CancelSupplierOrder(actor=Actor.SUPPLIER, actor_id=so.supplier_id),
+        )
+    await handle.result()
+    await save(handle, "order_friend_pay_refunds")
+
+
 async def rejected(shop: Shop) -> None:
     handle = await shop.start([("nope", 1)])
     from domain.messages import GetPlacement
@@ -177,6 +195,7 @@ SCENARIOS: list[Callable[[Shop], Awaitable[None]]] = [
     after_sales,
     after_sale_deadlines,
     rejected,
+    friend_pay,
 ]
 
 

@@ -9,7 +9,13 @@
 - money: per supplier order, the money paid for it == what it keeps (computed from
   its items, their refunded qty and its postage) + its settled refunds; a cancelled
   supplier order refunded exactly its payable; money the order never owed (wrong
-  amount, duplicate, late) was refunded in full;
+  amount, duplicate, late) was refunded in full, to whoever paid it;
+- money per order (DESIGN.md §11): `paid` counts every payment received (applied and
+  refunded_*), `refunded` every refund settled, and money in == money kept + money
+  refunded, the kept part computed from the supplier orders as above; the same holds per
+  payer (the order's payer keeps what the order keeps; a friend's payment the order did not
+  need went back whole to that friend); every refund names its payer, who is notified
+  when not the buyer; coins always go back to the buyer;
 - supplier inbox: each paid supplier order got exactly one paid-order notice;
 - operation log (DESIGN.md §3 "every change appends an operation-log entry"): each
   payment and refund row, each closed order and supplier order, and each supplier-order
@@ -18,6 +24,7 @@
 """
 
 from collections import defaultdict
+from collections.abc import Iterable
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -59,10 +66,31 @@ async def check_invariants(sessions: async_sessionmaker[AsyncSession]) -> None:
         await _coins(s)
         await _money(s)
         for order in (await s.scalars(select(Order).order_by(Order.order_no))).all():
-            await money_per_supplier_order(s, order)
+            kept = await money_per_supplier_order(s, order)
+            await money_per_order(s, order, kept)
             await _coins_returned(s, order)
         await _inbox(s)
         await _operation_log(s)
+
+
+async def check_order_invariants(
+    sessions: async_sessionmaker[AsyncSession], order_nos: "Iterable[str]"
+) -> None:
+    """The per-order invariants (money per supplier order, per order and per payer, refunds
+    and payers, coins returned, operation log) of the given orders only: for a suite whose
+    shared database other tests also shape by hand (the API tests' admin search does)."""
+    async with sessions() as s:
+        for no in order_nos:
+            order = await s.get(Order, no)
+            assert order is not None, f"no order {no}"
+            kept = await money_per_supplier_order(s, order)
+            await money_per_order(s, order, kept)
+            await _money_of(s, order)
+            await _coins_returned(s, order)
+            entries = await s.scalars(
+                select(OrderLog).where(OrderLog.order_no == no).order_by(OrderLog.id)
+            )
+            await _order_log(s, order, _Log(no, list(entries.all())))
 
 
 async def assert_money_per_supplier_order(shop: "Shop", placement: "Placement") -> None:
@@ -79,8 +107,9 @@ def _is_paid(order: Order) -> bool:
     return order.paid_at is not None
 
 
-async def money_per_supplier_order(s: AsyncSession, order: Order) -> None:
-    """paid == kept + refunded for each supplier order of `order`, to the cent.
+async def money_per_supplier_order(s: AsyncSession, order: Order) -> Decimal:
+    """paid == kept + refunded for each supplier order of `order`, to the cent; returns
+    what the order keeps (the sum over its supplier orders).
 
     What a supplier order keeps is the money part of every unit not refunded plus the
     money part of its postage; after-sales and undelivered refunds give back exactly the
@@ -89,7 +118,7 @@ async def money_per_supplier_order(s: AsyncSession, order: Order) -> None:
     """
     plan = OrderPlan.model_validate(order.plan)
     paid = _is_paid(order)
-    paid_total = ZERO
+    paid_total = kept_total = ZERO
     assert sum((so.payable for so in plan.supplier_orders), ZERO) == plan.payable
     for so_plan in plan.supplier_orders:
         so = await s.get(SupplierOrder, so_plan.id)
@@ -132,7 +161,59 @@ async def money_per_supplier_order(s: AsyncSession, order: Order) -> None:
             ), f"{so.id}: refund rows give back {back_coins} coins"
         assert paid_for_it == kept + refunded, f"{so.id}: {paid_for_it} != {kept} + {refunded}"
         paid_total += paid_for_it
-    assert order.paid == paid_total, f"{order.order_no}: paid {order.paid} != {paid_total}"
+        kept_total += kept
+    applied = order.payable if paid else ZERO
+    assert applied == paid_total, f"{order.order_no}: paid for {applied} != {paid_total}"
+    return kept_total
+
+
+RECEIVED = ("applied", "refunded_mismatch", "refunded_duplicate", "refunded_late")
+
+
+async def money_per_order(s: AsyncSession, order: Order, kept: Decimal) -> None:
+    """Money in == money kept + money refunded, for the order and for each of its payers.
+
+    In: every payment received (`paid`). Kept: what the supplier orders keep, computed from
+    their items (`money_per_supplier_order`). Refunded: every refund settled (`refunded`).
+    The order's payer is whoever paid the applied payment; any other payer was refunded all
+    they paid.
+    """
+    no = order.order_no
+    payments = (await s.scalars(select(Payment).where(Payment.order_no == no))).all()
+    refunds = (await s.scalars(select(Refund).where(Refund.order_no == no))).all()
+    received = [p for p in payments if p.status == "succeeded" and p.outcome in RECEIVED]
+    money_in = sum((p.amount for p in received), ZERO)
+    money_back = sum((r.amount for r in refunds if r.status == "succeeded"), ZERO)
+    assert order.paid == money_in, f"{no}: paid {order.paid} != received {money_in}"
+    assert order.refunded == money_back, f"{no}: refunded {order.refunded} != {money_back}"
+    assert money_in == kept + money_back, f"{no}: in {money_in} != {kept} + {money_back}"
+
+    payer_in: dict[str, Decimal] = defaultdict(Decimal)
+    payer_back: dict[str, Decimal] = defaultdict(Decimal)
+    for p in received:
+        assert p.payer_id is not None, f"payment {p.event_id}: no payer"
+        payer_in[p.payer_id] += p.amount
+    for r in refunds:
+        assert r.payer_id is not None, f"refund {r.id}: no payer"
+        payer_back[r.payer_id] += r.amount
+    expected_kept = {order.payer_id: kept} if order.payer_id is not None else {}
+    for payer in set(payer_in) | set(payer_back) | set(expected_kept):
+        assert payer_in[payer] == expected_kept.get(payer, ZERO) + payer_back[payer], (
+            f"{no}: payer {payer} paid {payer_in[payer]}, kept "
+            f"{expected_kept.get(payer, ZERO)}, got back {payer_back[payer]}"
+        )
+    for r in refunds:
+        if r.payer_id != order.customer_id:
+            told = await s.scalar(
+                select(func.count())
+                .select_from(Notification)
+                .where(
+                    Notification.dedupe_key == f"{r.id}:payer",
+                    Notification.recipient_type == "customer",
+                    Notification.recipient_id == r.payer_id,
+                )
+            )
+            assert told == 1, f"refund {r.id}: payer {r.payer_id} not told"
 
 
 async def _coins_returned(s: AsyncSession, order: Order) -> None:
@@ -209,36 +290,43 @@ async def _coins(s: AsyncSession) -> None:
 
 async def _money(s: AsyncSession) -> None:
     for o in (await s.scalars(select(Order))).all():
-        refunds = (await s.scalars(select(Refund).where(Refund.order_no == o.order_no))).all()
-        for r in refunds:
-            assert r.status == "succeeded", f"refund {r.id} not settled"
-            # A refund gives back either a payment the order never owed or money a
-            # supplier order kept; nothing else.
-            assert (r.payment_event_id is None) != (r.supplier_order_id is None), r.id
-        kept_refunds = sum((r.amount for r in refunds if r.payment_event_id is None), ZERO)
-        assert o.refunded == kept_refunds, f"{o.order_no}: refunded {o.refunded} != {kept_refunds}"
-        applied = (
-            await s.scalars(
-                select(Payment).where(Payment.order_no == o.order_no, Payment.outcome == "applied")
+        await _money_of(s, o)
+
+
+async def _money_of(s: AsyncSession, o: Order) -> None:
+    refunds = (await s.scalars(select(Refund).where(Refund.order_no == o.order_no))).all()
+    for r in refunds:
+        assert r.status == "succeeded", f"refund {r.id} not settled"
+        # A refund gives back either a payment the order never owed or money a
+        # supplier order kept; nothing else.
+        assert (r.payment_event_id is None) != (r.supplier_order_id is None), r.id
+        if r.payment_event_id is None:
+            # Money the order kept goes back to whoever paid the order.
+            assert r.payer_id == o.payer_id, f"refund {r.id} to {r.payer_id}, not the payer"
+    applied = (
+        await s.scalars(
+            select(Payment).where(Payment.order_no == o.order_no, Payment.outcome == "applied")
+        )
+    ).all()
+    assert len(applied) <= 1, f"{o.order_no}: payment applied {len(applied)} times"
+    assert bool(applied) == _is_paid(o), f"{o.order_no}: paid_at without a payment"
+    if applied:
+        assert applied[0].amount == o.payable, f"{o.order_no}: applied {applied[0].amount}"
+        payer = applied[0].payer_id
+        assert payer is not None and o.payer_id == payer, f"{o.order_no}: payer {o.payer_id}"
+    else:
+        assert o.payer_id is None, f"{o.order_no}: a payer but no payment"
+    # Money not owed goes back whole, to whoever paid it.
+    for p in (
+        await s.scalars(
+            select(Payment).where(
+                Payment.order_no == o.order_no, Payment.outcome.like("refunded_%")
             )
-        ).all()
-        assert len(applied) <= 1, f"{o.order_no}: payment applied {len(applied)} times"
-        assert o.paid == sum((p.amount for p in applied), ZERO)
-        assert bool(applied) == _is_paid(o), f"{o.order_no}: paid_at without a payment"
-        if applied:
-            assert o.paid == o.payable
-        # Money not owed goes back whole.
-        for p in (
-            await s.scalars(
-                select(Payment).where(
-                    Payment.order_no == o.order_no, Payment.outcome.like("refunded_%")
-                )
-            )
-        ).all():
-            back = [r for r in refunds if r.payment_event_id == p.event_id]
-            assert len(back) == 1 and back[0].amount == p.amount, (
-                f"payment {p.event_id} not refunded"
-            )
+        )
+    ).all():
+        back = [r for r in refunds if r.payment_event_id == p.event_id]
+        assert len(back) == 1 and back[0].amount == p.amount, f"payment {p.event_id} not refunded"
+        assert back[0].payer_id == p.payer_id, f"payment {p.event_id} refunded to another"
 
 
 async def _inbox(s: AsyncSession) -> None:
@@ -332,6 +420,7 @@ async def _order_log(s: AsyncSession, order: Order, log: _Log) -> None:
     for p in payments:
         entry = log.one(f"payment_{p.outcome}", event_id=p.event_id)
         assert _amounts(entry, "amount") == (p.amount,), entry.detail
+        assert entry.detail.get("payer_id") == p.payer_id, entry.detail  # names the payer
 
     # Every refund row: written together with the entry of the change that owes it.
     refunds = (await s.scalars(select(Refund).where(Refund.order_no == order.order_no))).all()

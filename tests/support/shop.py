@@ -2,6 +2,7 @@
 
 import asyncio
 import contextlib
+import hashlib
 import itertools
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -26,6 +27,7 @@ from domain.messages import (
 )
 from domain.models import GroupInput, OrderLine, SubmitOrder
 from domain.policy import Policy
+from domain.states import OrderType
 from workflows.order import OrderWorkflow
 from workflows.supplier_order import SupplierOrderWorkflow
 
@@ -77,6 +79,7 @@ class Shop:
         customer: str = "alice",
         groups: Sequence[GroupInput] = (),
         policy: Policy | None = None,
+        order_type: OrderType = OrderType.SELF,
     ) -> WorkflowHandle[OrderWorkflow, OrderResult]:
         order_no = str(next(_numbers))
         request = SubmitOrder(
@@ -84,6 +87,13 @@ class Shop:
             lines=[OrderLine(sku=s, qty=q) for s, q in lines],
             coins=Decimal(coins),
             groups=list(groups),
+            order_type=order_type,
+            # A friend_pay order is placed with its pay request token's hash (the API's).
+            pay_token_hash=(
+                hashlib.sha256(f"token-{order_no}".encode()).hexdigest()
+                if order_type is OrderType.FRIEND_PAY
+                else None
+            ),
         )
         self.track(f"order-{order_no}")
         for supplier in ("s1", "s2", "s3"):
@@ -108,10 +118,17 @@ class Shop:
         amount: Decimal,
         event_id: str | None = None,
         status: str = "succeeded",
+        payer_id: str | None = None,
     ) -> str:
         event_id = event_id or f"pay-{handle.id}-{next(_numbers)}"
         event = PaymentEvent.model_validate(
-            {"event_id": event_id, "status": status, "amount": amount, "method": "card"}
+            {
+                "event_id": event_id,
+                "status": status,
+                "amount": amount,
+                "method": "card",
+                "payer_id": payer_id,
+            }
         )
         await handle.signal(OrderWorkflow.payment, event)
         return event_id

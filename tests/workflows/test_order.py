@@ -191,10 +191,13 @@ async def test_wrong_amount_is_recorded_refunded_and_order_stays_pending(shop: S
     assert snap.status is OrderStatus.PENDING_PAYMENT
     assert [p.outcome for p in snap.payments] == ["mismatch"]
     row = await shop.order_row(placement.order_no)
-    assert row is not None and row.status == "PENDING_PAYMENT" and row.paid == 0
+    # The wrong amount was received and sent back: both totals show it.
+    assert row is not None and row.status == "PENDING_PAYMENT"
+    assert (row.paid, row.refunded) == (wrong, wrong)
     # The right amount still pays the order.
     await shop.pay(handle, placement.plan.payable)
-    await shop.order_status(placement.order_no, "PAID")
+    row = await shop.order_status(placement.order_no, "PAID")
+    assert (row.paid, row.refunded) == (wrong + placement.plan.payable, wrong)
     await check_invariants(shop.sessions)
 
 
@@ -256,6 +259,10 @@ async def test_late_payment_after_close_is_recorded_and_refunded(shop: Shop) -> 
         refund = await s.scalar(select(Refund).where(Refund.payment_event_id == pay.event_id))
         assert refund is not None and refund.status == "succeeded"
         assert refund.amount == placement.plan.payable
+        # The late money shows on the record: received and returned (was 0.00 / 0.00).
+        order = await s.get(Order, placement.order_no)
+        payable = placement.plan.payable
+        assert order is not None and (order.paid, order.refunded) == (payable, payable)
     await check_invariants(shop.sessions)
 
 
@@ -272,7 +279,9 @@ async def test_second_payment_after_paid_is_refunded_as_duplicate(shop: Shop) ->
 
     await eventually(refunded, what="duplicate refund")
     row = await shop.order_row(placement.order_no)
-    assert row is not None and row.paid == placement.plan.payable
+    # Two payments received, one sent back: paid counts both, refunded the second.
+    payable = placement.plan.payable
+    assert row is not None and (row.paid, row.refunded) == (2 * payable, payable)
     await check_invariants(shop.sessions)
 
 

@@ -25,9 +25,10 @@ from domain.messages import (
 from domain.models import OrderPlan, SubmitOrder
 from domain.policy import Policy
 from domain.split import MAX_QTY_PER_LINE, build_plan
-from domain.states import Actor, OrderStatus, SupplierOrderStatus
+from domain.states import Actor, OrderStatus, OrderType, SupplierOrderStatus
 from starter.api import access, views
 from starter.api.deps import CustomerCtx, CustomerOrAdmin, Gateway, Sessions, SettingsDep
+from starter.api.pay_tokens import pay_token, shown_to_buyer, token_hash
 from starter.api.payments import deliver_payment
 from starter.api.routers._common import AUTH, MAX_OFFSET, errors, link
 from starter.api.schemas import (
@@ -119,9 +120,15 @@ async def submit(body: SubmitIn, ctx: CustomerCtx) -> JSONResponse:
     async def work(seed: dict[str, Any]) -> tuple[int, BaseModel]:
         order_no = str(seed["order_no"])
         policy = ctx.settings.policy()
+        token: str | None = None
+        placing = request
+        if request.order_type is OrderType.FRIEND_PAY:
+            # The order is placed with the token's hash only (pay_tokens.py).
+            token = pay_token(ctx.settings.jwt_secret, order_no)
+            placing = request.model_copy(update={"pay_token_hash": token_hash(token)})
         # Pre-check with the same pure rules the placement activity runs: bad input
         # is refused here, before Temporal is touched and with nothing written.
-        plan = await price_order(ctx.sessions, order_no, request, policy)
+        plan = await price_order(ctx.sessions, order_no, placing, policy)
         summary, details = run_summary(plan)
         client = await ctx.gateway.client()
         try:
@@ -129,7 +136,7 @@ async def submit(body: SubmitIn, ctx: CustomerCtx) -> JSONResponse:
                 client,
                 ctx.settings.task_queue,
                 order_no,
-                OrderInput(order_no=order_no, request=request, policy=policy),
+                OrderInput(order_no=order_no, request=placing, policy=policy),
                 policy,
                 summary=summary,
                 details=details,
@@ -137,9 +144,11 @@ async def submit(body: SubmitIn, ctx: CustomerCtx) -> JSONResponse:
         except PlacementRefused as refused:
             # Someone else took the stock (or the coins changed) between the check
             # and the placement: the same check on fresh data names the reason.
-            await price_order(ctx.sessions, order_no, request, policy)
+            await price_order(ctx.sessions, order_no, placing, policy)
             raise Conflict(f"the order could not be placed: {refused.message}") from None
-        return 201, views.placed(placement)
+        placed = views.placed(placement)
+        placed.pay_token = token
+        return 201, placed
 
     return await ctx.run(
         "submit", body.model_dump(mode="json"), work, seed=lambda: {"order_no": new_order_no()}
@@ -260,10 +269,14 @@ async def get_order(
         bool, Query(description="read deadlines live from the workflows (falls back to the DB)")
     ] = True,
 ) -> OrderOut:
-    """One shopping record: a box per supplier order with sub-orders, packages and ETA."""
+    """One shopping record: a box per supplier order with sub-orders, packages and ETA,
+    the payments and refunds of the order; its buyer also gets an open pay request's token."""
     async with sessions() as s:
-        await access.order_for(s, principal, order_no)
-    return await order_view(sessions, settings, gateway if live else None, order_no)
+        order = await access.order_for(s, principal, order_no)
+    out = await order_view(sessions, settings, gateway if live else None, order_no)
+    if principal.role is Role.CUSTOMER and principal.sub == order.customer_id:
+        out.pay_token = shown_to_buyer(settings.jwt_secret, order)
+    return out
 
 
 # --- commands -------------------------------------------------------------------------------------
@@ -331,6 +344,7 @@ async def pay(
             amount=body.amount if body.amount is not None else order.payable,
             method=body.method,
             at=datetime.now(UTC),
+            payer_id=ctx.principal.sub,
         )
         return 202, await deliver_payment(ctx.sessions, ctx.gateway, order_no, event)
 

@@ -78,6 +78,7 @@ async def payment_webhook(
         amount=body.amount,
         method=body.method,
         at=body.at,
+        payer_id=body.payer_id,
     )
     result = await deliver_payment(sessions, gateway, body.order_no, event)
     return WebhookAck(outcome=result.outcome)
