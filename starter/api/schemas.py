@@ -346,7 +346,8 @@ class OrderOut(Out):
     pay_deadline: datetime
     pay_token: str | None = Field(
         default=None,
-        description="to the buyer of an unpaid friend_pay order only: " + PAY_TOKEN_DOC,
+        description="in `GET /orders/{no}`, to the buyer of an unpaid friend_pay order only "
+        "(null in lists and to admins): " + PAY_TOKEN_DOC,
     )
     created_at: datetime
     paid_at: datetime | None
