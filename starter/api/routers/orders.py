@@ -105,7 +105,10 @@ def run_summary(plan: OrderPlan) -> tuple[str, str]:
     "/orders",
     status_code=201,
     response_model=PlacedOrder,
-    responses=errors(*AUTH, 404, 409, 422, 503, 504),
+    responses={
+        **errors(*AUTH, 404, 409, 422, 503, 504),
+        201: {"links": ORDER_LINKS},
+    },
     summary="Submit an order: reserve stock, deduct coins, wait for payment",
 )
 async def submit(body: SubmitIn, ctx: CustomerCtx) -> JSONResponse:
