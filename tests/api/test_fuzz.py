@@ -40,7 +40,7 @@ from tests.api.conftest import serve, stack_settings, stop
 from tests.api.helpers import HOME, Api, Who
 from worker import build_worker
 
-EXAMPLES = int(os.environ.get("ORDERS_FUZZ_EXAMPLES", "5"))
+EXAMPLES = int(os.environ.get("ORDERS_FUZZ_EXAMPLES", "4"))
 CHECKS = [not_a_server_error, response_schema_conformance]
 
 
