@@ -23,6 +23,11 @@ def box(page: Page, supplier_id: str) -> Any:
 
 
 async def add_to_cart(web: Web, page: Page, who: Who, sku: str, qty: int) -> None:
+    # Found the way a customer would: by its SKU in the search box (the shared test
+    # catalog holds other tests' products too, so the first page may not show it).
+    await page.get_by_test_id("shop-search").fill(sku)
+    await page.get_by_test_id("shop-search-submit").click()
+    await page.wait_for_url(f"**q={sku}*")
     card = page.locator(f'[data-testid="product-card"][data-sku="{sku}"]')
     await card.get_by_test_id("add-qty").fill(str(qty))
     await card.get_by_test_id("add-to-cart").click()
