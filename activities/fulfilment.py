@@ -356,10 +356,16 @@ class FulfilmentActivities(DbActivities):
     async def record_reviews(self, p: ReviewParams) -> None:
         async def work(s: AsyncSession) -> None:
             so = await _supplier_order(s, p.supplier_order_id)
+            # Each review carries its product's SKU: the reviews centre lists them by SKU.
+            reviewed = select(OrderItem.id, OrderItem.sku).where(
+                OrderItem.id.in_([r.item_id for r in p.reviews])
+            )
+            skus = {item_id: sku for item_id, sku in (await s.execute(reviewed)).all()}
             for r in p.reviews:
                 s.add(
                     Review(
                         item_id=r.item_id,
+                        sku=skus[r.item_id],
                         supplier_order_id=so.id,
                         rating=r.rating,
                         text=r.text,

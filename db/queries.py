@@ -27,6 +27,7 @@ from db.tables import (
     Payment,
     Product,
     Refund,
+    Review,
     SubOrder,
     SupplierOrder,
 )
@@ -347,6 +348,58 @@ async def catalog_suppliers(s: AsyncSession) -> list[str]:
         .order_by(Product.supplier_id)
     )
     return list(rows.all())
+
+
+# --- reviews centre ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ProductReview:
+    """One review as the reviews centre shows it, with its reviewer's display name."""
+
+    item_id: str
+    rating: int
+    text: str
+    auto: bool
+    at: datetime
+    reviewer_name: str  # the customer's name ("" when none is set); never their account id
+
+
+ReviewKey = tuple[datetime, str]
+"""(at, item_id) of the last review of a page: where the next one starts."""
+
+
+async def product_reviews(
+    s: AsyncSession, sku: str, limit: int, after: ReviewKey | None = None
+) -> tuple[list[ProductReview], ReviewKey | None]:
+    """A product's reviews newest first (at, then item id), after `after`.
+
+    Keyset paging on ix_reviews_sku_at_item: a page costs the same however many reviews the
+    product has and however deep the page. Returns the page and the key to continue after
+    (None on the last page).
+    """
+    query = (
+        select(
+            Review.item_id,
+            Review.rating,
+            Review.text,
+            Review.auto,
+            Review.at,
+            func.coalesce(Customer.name, ""),
+        )
+        .join(SupplierOrder, SupplierOrder.id == Review.supplier_order_id)
+        .outerjoin(Customer, Customer.id == SupplierOrder.customer_id)
+        .where(Review.sku == sku)
+    )
+    if after is not None:
+        at, item_id = after
+        query = query.where(Review.at <= at, or_(Review.at < at, Review.item_id < item_id))
+    query = query.order_by(Review.at.desc(), Review.item_id.desc()).limit(limit + 1)
+    rows = [ProductReview(*row) for row in (await s.execute(query)).all()]
+    if len(rows) <= limit:
+        return rows, None
+    rows = rows[:limit]
+    return rows, (rows[-1].at, rows[-1].item_id)
 
 
 # --- admin search -----------------------------------------------------------------------------

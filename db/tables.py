@@ -268,10 +268,15 @@ class Review(Base):
     __tablename__ = "reviews"
     item_id: Mapped[str] = mapped_column(ForeignKey("order_items.id"), primary_key=True)
     supplier_order_id: Mapped[str] = mapped_column(ForeignKey("supplier_orders.id"), index=True)
+    # The reviewed item's product (order_items.sku, copied): the reviews centre's key.
+    sku: Mapped[str] = mapped_column(String(64))
     rating: Mapped[int] = mapped_column(Integer)
     text: Mapped[str] = mapped_column(Text)
     auto: Mapped[bool] = mapped_column(Boolean, default=False)
     at: Mapped[datetime]
+
+    # A product's reviews newest first, keyset-paged on (at, item_id) (migration 0006).
+    __table_args__ = (Index("ix_reviews_sku_at_item", "sku", "at", "item_id"),)
 
 
 class Notification(Base):

@@ -271,7 +271,13 @@ async def _items_and_reviews(s: AsyncSession, t0: datetime) -> None:
             await s.flush()
             s.add(
                 Review(
-                    item_id=item_id, supplier_order_id=so_id, rating=5, text="", auto=auto, at=t0
+                    item_id=item_id,
+                    sku="tea-green",
+                    supplier_order_id=so_id,
+                    rating=5,
+                    text="",
+                    auto=auto,
+                    at=t0,
                 )
             )
     await s.flush()

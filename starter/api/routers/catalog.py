@@ -1,4 +1,10 @@
-"""Catalog (public list and product page, admin upsert) and customer accounts (admin)."""
+"""Catalog (public list, product page and its reviews, admin upsert), customer accounts (admin).
+
+The reviews centre (`GET /products/{sku}/reviews`, DESIGN.md §11) shows who wrote a review
+the way Taobao does: a masked name ("a***e", from the customer's display name; "***" when
+they have none), never their account id. Automatic reviews (the customer did not review in
+time) carry `auto: true` and the platform's default text.
+"""
 
 import base64
 import binascii
@@ -23,6 +29,7 @@ from starter.api.schemas import CustomerIn, CustomerOut, Out, ProductIn, Product
 router = APIRouter(tags=["catalog"])
 
 _GET_PRODUCT = link("/products/{sku}", "get", "Read it back", sku="$request.path.sku")
+_GET_REVIEWS = link("/products/{sku}/reviews", "get", "Its reviews", sku="$request.path.sku")
 _GET_CUSTOMER = link("/admin/customers/{id}", "get", "Read it back", id="$request.path.id")
 
 Sku = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")]
@@ -86,7 +93,11 @@ async def list_products(
     )
 
 
-@router.get("/products/{sku}", response_model=ProductOut, responses=errors(404))
+@router.get(
+    "/products/{sku}",
+    response_model=ProductOut,
+    responses={200: {"links": {"GetReviews": _GET_REVIEWS}}, **errors(404)},
+)
 async def get_product(sku: Sku, sessions: Sessions) -> ProductOut:
     """Public: anyone may read a product."""
     async with sessions() as s:
@@ -96,12 +107,102 @@ async def get_product(sku: Sku, sessions: Sessions) -> ProductOut:
     return views.product(row)
 
 
+# --- reviews centre --------------------------------------------------------------------------
+
+
+class ReviewOut(Out):
+    rating: int = Field(ge=1, le=5)
+    text: str
+    auto: bool = Field(
+        description="true: written by the platform when the customer did not review in time, "
+        "with the default rating and text"
+    )
+    at: datetime
+    reviewer: str = Field(
+        description="the reviewer's name masked, e.g. a***e (*** when they have none); "
+        "never their account"
+    )
+
+
+class ReviewPage(Out):
+    items: list[ReviewOut]
+    next_cursor: str | None = Field(
+        description="pass as `cursor` for the next page; null on the last page"
+    )
+
+
+def masked(name: str) -> str:
+    """First and last character with *** between ("alice" → "a***e"), as Taobao shows."""
+    name = name.strip()
+    if not name:
+        return "***"
+    return f"{name[0]}***{name[-1]}" if len(name) > 1 else f"{name}***"
+
+
+def encode_review_cursor(key: queries.ReviewKey) -> str:
+    at, item_id = key
+    raw = json.dumps({"at": at.isoformat(), "item": item_id}, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_review_cursor(cursor: str) -> queries.ReviewKey:
+    bad = "cursor is not one this API returned; start again without it"
+    try:
+        raw = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        at = datetime.fromisoformat(raw["at"])
+        item_id = raw["item"]
+    except (binascii.Error, ValueError, KeyError, TypeError):
+        raise InvalidInput(bad) from None
+    if not isinstance(item_id, str) or not item_id or at.tzinfo is None:
+        raise InvalidInput(bad)
+    return at, item_id
+
+
+@router.get(
+    "/products/{sku}/reviews",
+    response_model=ReviewPage,
+    responses=errors(404, 422),
+    summary="A product's reviews, newest first (keyset paging)",
+)
+async def list_reviews(
+    sku: Sku,
+    sessions: Sessions,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: Annotated[
+        str | None, Query(max_length=200, description="`next_cursor` of the previous page")
+    ] = None,
+) -> ReviewPage:
+    """Public: the reviews of one product, automatic ones marked `auto` with their text."""
+    after = decode_review_cursor(cursor) if cursor else None
+    async with sessions() as s:
+        if await queries.get_product(s, sku) is None:
+            raise NotFound(f"no product {sku!r}")
+        rows, last = await queries.product_reviews(s, sku, limit, after)
+    return ReviewPage(
+        items=[
+            ReviewOut(
+                rating=r.rating,
+                text=r.text,
+                auto=r.auto,
+                at=r.at,
+                reviewer=masked(r.reviewer_name),
+            )
+            for r in rows
+        ],
+        next_cursor=encode_review_cursor(last) if last is not None else None,
+    )
+
+
 @router.put(
     "/admin/products/{sku}",
     response_model=ProductOut,
     responses={
-        200: {"links": {"GetProduct": _GET_PRODUCT}},
-        201: {"description": "Created", "model": ProductOut, "links": {"GetProduct": _GET_PRODUCT}},
+        200: {"links": {"GetProduct": _GET_PRODUCT, "GetReviews": _GET_REVIEWS}},
+        201: {
+            "description": "Created",
+            "model": ProductOut,
+            "links": {"GetProduct": _GET_PRODUCT, "GetReviews": _GET_REVIEWS},
+        },
         **errors(*AUTH, 409, 422),
     },
     summary="Create or update a product (on_hand may not go below reserved)",
