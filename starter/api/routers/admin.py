@@ -1,28 +1,37 @@
-"""Admin: order search (keyset paging) and an order's operation log.
+"""Admin: order search (keyset paging), its CSV export, and an order's operation log.
 
 `GET /admin/orders` (DESIGN.md §11 "Admin search") answers with the same order view as
 `GET /orders/{no}` (deadlines as the read model has them, like the `GET /orders` list),
 newest first, a page at a time: `next_cursor` is an opaque token for the next page, null
 on the last one. The admin page (/ui/admin) runs the very same search.
 
-Not yet: the `order_type` filter (the read model has no order type yet; it joins the
-filters when the column exists) and `GET /admin/orders/export.csv`.
+`GET /admin/orders/export.csv` takes the same filters and streams one CSV row per supplier
+order of every order the search finds (with `supplier_id`: that supplier's supplier orders
+of them), newest order first. It reads the orders in keyset batches, each in a short
+session of its own, and writes each batch out before reading the next: memory stays flat
+however many rows, and no transaction stays open while a slow client downloads. It is not
+a snapshot: an order changing meanwhile shows as it was when its batch was read.
 """
 
 import base64
 import binascii
+import csv
+import io
 import json
+from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Depends, Path, Query
+from fastapi.responses import StreamingResponse
 from pydantic import Field
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from db import queries
 from db.queries import OrderKey, OrderSearch
 from domain.errors import InvalidInput, NotFound
-from domain.states import OrderStatus, SupplierOrderStatus
+from domain.states import OrderStatus, OrderType, SupplierOrderStatus
 from settings import Settings
 from starter.api import views
 from starter.api.deps import Admin, Sessions, SettingsDep
@@ -35,6 +44,7 @@ router = APIRouter(prefix="/admin", tags=["admin"])
 STATUSES: tuple[str, ...] = tuple(
     dict.fromkeys([*(s.value for s in OrderStatus), *(s.value for s in SupplierOrderStatus)])
 )
+ORDER_TYPES: tuple[str, ...] = tuple(t.value for t in OrderType)
 MAX_ID = 64
 MAX_ORDER_NO = 32
 
@@ -97,11 +107,15 @@ def search_filters(
     order_no: str | None = None,
     created_from: str | None = None,
     created_to: str | None = None,
+    order_type: str | None = None,
 ) -> OrderSearch:
     """The search's filters from their text (query string or form); InvalidInput if bad."""
     chosen = _text("status", status, 40)
     if chosen is not None and chosen not in STATUSES:
         raise InvalidInput(f"unknown status {chosen!r}; one of {', '.join(STATUSES)}")
+    kind = _text("order_type", order_type, 16)
+    if kind is not None and kind not in ORDER_TYPES:
+        raise InvalidInput(f"unknown order_type {kind!r}; one of {', '.join(ORDER_TYPES)}")
     start = parse_time("created_from", created_from)
     end = parse_time("created_to", created_to, upper=True)
     if start is not None and end is not None and start >= end:
@@ -113,6 +127,7 @@ def search_filters(
         order_no=_text("order_no", order_no, MAX_ORDER_NO),
         created_from=start,
         created_before=end,
+        order_type=kind,
     )
 
 
@@ -155,6 +170,71 @@ async def search(
     )
 
 
+# --- CSV export -------------------------------------------------------------------------------
+
+EXPORT_COLUMNS: tuple[str, ...] = (
+    "order_no",
+    "supplier_order_id",
+    "supplier_id",
+    "customer_id",
+    "order_type",
+    "status",
+    "supplier_order_status",
+    "payable",
+    "paid",
+    "refunded",
+    "created_at",
+    "paid_at",
+    "supplier_order_payable",
+)
+EXPORT_BATCH = 500  # orders read per query (~1-2 rows each)
+# A spreadsheet runs a cell starting with one of these as a formula (CSV injection).
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: object) -> str:
+    """Money as a decimal with two places, times ISO-8601 in UTC, nothing as an empty cell;
+    text that a spreadsheet would read as a formula gets a leading apostrophe."""
+    if value is None:
+        return ""
+    if isinstance(value, Decimal):
+        return f"{value:.2f}"
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    text = str(value)
+    return f"'{text}" if text.startswith(FORMULA_START) else text
+
+
+async def export_csv(
+    sessions: async_sessionmaker[AsyncSession], filters: OrderSearch, batch: int = EXPORT_BATCH
+) -> AsyncIterator[str]:
+    """The CSV, a header and then one chunk per batch of orders."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+
+    def flush() -> str:
+        text = out.getvalue()
+        out.seek(0)
+        out.truncate()
+        return text
+
+    writer.writerow(EXPORT_COLUMNS)
+    yield flush()
+    after = None
+    while True:
+        async with sessions() as s:
+            rows, after = await queries.export_batch(s, filters, batch, after)
+        writer.writerows([csv_cell(getattr(r, c)) for c in EXPORT_COLUMNS] for r in rows)
+        if rows:
+            yield flush()
+        if after is None:
+            return
+
+
+class CsvStream(StreamingResponse):
+    media_type = "text/csv"
+
+
 async def order_log_view(sessions: async_sessionmaker[AsyncSession], order_no: str) -> OrderLogOut:
     async with sessions() as s:
         order = await queries.get_order(s, order_no)
@@ -167,16 +247,7 @@ async def order_log_view(sessions: async_sessionmaker[AsyncSession], order_no: s
 # --- endpoints ------------------------------------------------------------------------------------
 
 
-@router.get(
-    "/orders",
-    response_model=AdminOrderPage,
-    responses=errors(*AUTH, 422),
-    summary="Search orders, newest first (keyset paging)",
-)
-async def search_orders(
-    principal: Admin,
-    sessions: Sessions,
-    settings: SettingsDep,
+def filter_query(
     status: Annotated[
         str | None,
         Query(
@@ -206,14 +277,63 @@ async def search_orders(
     order_no: Annotated[
         str | None, Query(max_length=MAX_ORDER_NO, description="one order number")
     ] = None,
+    order_type: Annotated[
+        str | None, Query(max_length=16, description=f"one of {', '.join(ORDER_TYPES)}")
+    ] = None,
+) -> OrderSearch:
+    """The search's filters, shared by the search and its export."""
+    return search_filters(
+        status, customer_id, supplier_id, order_no, created_from, created_to, order_type
+    )
+
+
+Filters = Annotated[OrderSearch, Depends(filter_query)]
+
+
+@router.get(
+    "/orders",
+    response_model=AdminOrderPage,
+    responses=errors(*AUTH, 422),
+    summary="Search orders, newest first (keyset paging)",
+)
+async def search_orders(
+    principal: Admin,
+    sessions: Sessions,
+    settings: SettingsDep,
+    filters: Filters,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: Annotated[
         str | None, Query(max_length=200, description="`next_cursor` of the previous page")
     ] = None,
 ) -> AdminOrderPage:
-    """Any customer's orders by status, customer, supplier, creation time or number."""
-    filters = search_filters(status, customer_id, supplier_id, order_no, created_from, created_to)
+    """Any customer's orders by status, customer, supplier, type, creation time or number."""
     return await search(sessions, settings, filters, limit, cursor)
+
+
+@router.get(
+    "/orders/export.csv",
+    response_class=CsvStream,
+    responses={
+        200: {
+            "description": "CSV: a header row, then one row per supplier order, newest order "
+            f"first. Columns: {', '.join(EXPORT_COLUMNS)}. Money in decimals, times ISO-8601 "
+            "UTC; payable, paid, refunded, created_at and paid_at are the order's.",
+            "content": {"text/csv": {"schema": {"type": "string"}}},
+        },
+        **errors(*AUTH, 422),
+    },
+    summary="Export the search as CSV, streamed (one row per supplier order)",
+)
+async def export_orders(principal: Admin, sessions: Sessions, filters: Filters) -> CsvStream:
+    """The orders `GET /admin/orders` finds with the same filters, every one of them."""
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    return CsvStream(
+        export_csv(sessions, filters),
+        headers={
+            "Content-Disposition": f'attachment; filename="orders-{stamp}.csv"',
+            "Cache-Control": "no-store",
+        },
+    )
 
 
 @router.get("/orders/{no}/log", response_model=OrderLogOut, responses=errors(*AUTH, 404))
