@@ -54,6 +54,12 @@ def _not_negative(value: timedelta) -> timedelta:
     return value
 
 
+def _positive(value: timedelta) -> timedelta:
+    if value <= timedelta(0):
+        raise ValueError("must be positive")
+    return value
+
+
 DEV_JWT_SECRET = "dev-jwt-secret-change-me-before-deploying"
 DEV_WEBHOOK_SECRET = "dev-webhook-secret-change-me-before-deploying"
 
@@ -154,6 +160,35 @@ class Settings(BaseSettings):
     # The API's business metrics come from the read model; a scrape reuses a result this
     # young, so a storm of scrapes costs the database one set of queries.
     metrics_cache_seconds: float = Field(default=5.0, ge=0, alias="ORDERS_METRICS_CACHE_SECONDS")
+
+    # Supplier webhooks (DESIGN.md §11, starter/webhooks.py). Endpoints on loopback or
+    # private networks are refused unless allowed (make dev and the tests allow them).
+    webhook_allow_private: bool = Field(default=False, alias="ORDERS_WEBHOOK_ALLOW_PRIVATE")
+    # An event is retried until a 2xx or until this long after it was created.
+    webhook_retry_for: Annotated[Duration, AfterValidator(_not_negative)] = Field(
+        default=timedelta(days=3), alias="ORDERS_WEBHOOK_RETRY_FOR"
+    )
+    # Exponential backoff: the first retry after about this long, doubling up to the cap.
+    webhook_backoff: Annotated[Duration, AfterValidator(_not_negative)] = Field(
+        default=timedelta(seconds=10), alias="ORDERS_WEBHOOK_BACKOFF"
+    )
+    webhook_backoff_max: Annotated[Duration, AfterValidator(_not_negative)] = Field(
+        default=timedelta(hours=1), alias="ORDERS_WEBHOOK_BACKOFF_MAX"
+    )
+    # Every HTTP call to an endpoint (connect, send, answer) gives up after this long.
+    webhook_timeout: Annotated[Duration, AfterValidator(_positive)] = Field(
+        default=timedelta(seconds=10), alias="ORDERS_WEBHOOK_TIMEOUT"
+    )
+    # How often the dispatcher looks for new order_log rows and due events.
+    webhook_poll_interval: Annotated[Duration, AfterValidator(_positive)] = Field(
+        default=timedelta(seconds=1), alias="ORDERS_WEBHOOK_POLL_INTERVAL"
+    )
+    # After a secret is replaced the old one still signs (a second v1) for this long.
+    webhook_secret_overlap: Annotated[Duration, AfterValidator(_not_negative)] = Field(
+        default=timedelta(days=1), alias="ORDERS_WEBHOOK_SECRET_OVERLAP"
+    )
+    # The worker process runs the dispatcher (0: this worker does not deliver webhooks).
+    webhook_dispatcher: bool = Field(default=True, alias="ORDERS_WEBHOOK_DISPATCHER")
 
     def temporal_ui_base(self) -> str:
         return (self.temporal_ui_url or f"http://127.0.0.1:{self.temporal_ui_port}").rstrip("/")

@@ -29,6 +29,7 @@ from starter.telemetry import (
     shutdown_tracing,
     tracing_interceptors,
 )
+from starter.webhooks import Dispatcher
 from workflows.after_sale import AfterSaleWorkflow
 from workflows.order import OrderWorkflow
 from workflows.supplier_order import SupplierOrderWorkflow
@@ -145,11 +146,12 @@ async def main(provider: PaymentProvider | None = None) -> None:
     configure_logging("worker", settings.log_format, settings.log_level)
     configure_tracing("orders-worker")
     engine = make_engine(settings.database_url)
+    sessions = make_session_factory(engine)
     client = await connect(settings, runtime=metrics_runtime(settings))
     worker = build_worker(
         client,
         settings.task_queue,
-        make_session_factory(engine),
+        sessions,
         provider,
         max_concurrent_workflow_tasks=settings.worker_max_concurrent_workflow_tasks,
         max_concurrent_activities=settings.worker_max_concurrent_activities,
@@ -160,8 +162,14 @@ async def main(provider: PaymentProvider | None = None) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     log.info("worker on task queue %r at %s", settings.task_queue, settings.temporal_address)
+    # Supplier webhooks (starter/webhooks.py): delivered beside the workflows, never in them.
+    dispatcher = Dispatcher(sessions, settings) if settings.webhook_dispatcher else None
+    delivering = asyncio.create_task(dispatcher.run()) if dispatcher else None
     async with worker:
         await stop.wait()
+        if dispatcher and delivering:
+            dispatcher.stop()
+            await delivering
         grace = settings.worker_shutdown_timeout.total_seconds()
         log.info(
             "shutting down: no more polling; finishing the tasks in flight (up to %.0fs)", grace

@@ -327,3 +327,78 @@ class CartLine(Base):
     sku: Mapped[str] = mapped_column(String(64), primary_key=True)
     qty: Mapped[int] = mapped_column(Integer)
     added_at: Mapped[datetime]
+
+
+# --- supplier webhooks (DESIGN.md §11; written by the API and the dispatcher, starter/webhooks.py)
+
+
+class SupplierWebhook(Base):
+    """A supplier's endpoint. The secret signs deliveries and is never shown again."""
+
+    __tablename__ = "supplier_webhooks"
+    supplier_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    url: Mapped[str] = mapped_column(String(2000))
+    secret: Mapped[str] = mapped_column(String(256))
+    # While a secret is being replaced the old one signs too (a second v1), until then.
+    previous_secret: Mapped[str | None] = mapped_column(String(256), nullable=True)
+    previous_secret_until: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class WebhookEvent(Base):
+    """The outbox: one event for one supplier, made from one order_log row (`log_id`).
+
+    `state`: pending → delivered (a 2xx), failed (gave up after ORDERS_WEBHOOK_RETRY_FOR) or
+    dropped (the endpoint was removed). A dispatcher claims a due event by setting
+    `lease_until`; an event is due only once every earlier event (`log_id`) of its supplier
+    order has left `pending`.
+    """
+
+    __tablename__ = "webhook_events"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    supplier_id: Mapped[str] = mapped_column(String(64))
+    supplier_order_id: Mapped[str] = mapped_column(String(100))
+    order_no: Mapped[str] = mapped_column(String(32))
+    log_id: Mapped[int] = mapped_column(Integer)
+    type: Mapped[str] = mapped_column(String(60))
+    body: Mapped[str] = mapped_column(Text)  # the exact JSON sent on every attempt
+    state: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime]
+    retry_until: Mapped[datetime]
+    lease_until: Mapped[datetime | None]
+    lease_owner: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    created_at: Mapped[datetime]
+    delivered_at: Mapped[datetime | None]
+
+    __table_args__ = (
+        Index("ix_webhook_events_due", "state", "next_attempt_at"),
+        Index("ix_webhook_events_sequence", "supplier_order_id", "log_id"),
+        Index("ix_webhook_events_supplier", "supplier_id", "state"),
+    )
+
+
+class WebhookAttempt(Base):
+    """Every delivery attempt, answered or not (`GET /admin/suppliers/{id}/deliveries`)."""
+
+    __tablename__ = "webhook_attempts"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    event_id: Mapped[str] = mapped_column(ForeignKey("webhook_events.id"), index=True)
+    supplier_id: Mapped[str] = mapped_column(String(64))
+    attempt: Mapped[int] = mapped_column(Integer)
+    status_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    error: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    duration_ms: Mapped[int] = mapped_column(Integer)
+    at: Mapped[datetime]
+
+    __table_args__ = (Index("ix_webhook_attempts_supplier", "supplier_id", "id"),)
+
+
+class WebhookCursor(Base):
+    """How far the dispatchers have turned order_log into events (every id ≤ last_id)."""
+
+    __tablename__ = "webhook_cursor"
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    last_id: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[datetime]
