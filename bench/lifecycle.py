@@ -606,10 +606,14 @@ class ReadModelWatch:
             except Exception as err:  # a busy read model: try again next tick
                 print(f"  (read-model watch query failed: {err})", file=sys.stderr)
                 continue
+            # A waiter that gave up (a unit timed out) cancelled its future: skip it, or the
+            # watch itself would die of InvalidStateError and every later wait hang.
             for so_id in paid:
-                self.paid_waits.pop(so_id).set_result(None)
+                if not (fut := self.paid_waits.pop(so_id)).done():
+                    fut.set_result(None)
             for order_no, status in settled:
-                self.settled_waits.pop(order_no).set_result(str(status))
+                if not (done := self.settled_waits.pop(order_no)).done():
+                    done.set_result(str(status))
 
 
 async def wait_all_closed(client: Client, task_queue: str, poll_s: float = 0.1) -> None:
