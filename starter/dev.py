@@ -386,6 +386,7 @@ def child_env(plan: Plan, base: Mapping[str, str]) -> dict[str, str]:
     """
     env = {**base, "PYTHONUNBUFFERED": "1"}
     env.setdefault("ORDERS_DEV_LOGIN", "1")
+    env.setdefault("ORDERS_WEBHOOK_ALLOW_PRIVATE", "1")  # suppliers' test receivers on localhost
     # The worker's Temporal SDK metrics (Prometheus text) unless the caller chose a port.
     env.setdefault("ORDERS_WORKER_METRICS_PORT", "9464")
     # Payloads are encrypted with a dev key unless the caller set one (or "" for none).

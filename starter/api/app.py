@@ -32,6 +32,7 @@ from starter.api.routers import (
     pay_requests,
     supplier,
     supplier_orders,
+    supplier_webhooks,
     webhooks,
 )
 from starter.api.temporal import ClientFactory, TemporalGateway
@@ -92,6 +93,7 @@ def create_app(
         notifications,
         codec,
         pay_requests,
+        supplier_webhooks,
     ):
         app.include_router(module.router)
     web.install(app, settings)

@@ -90,6 +90,7 @@ def stack_settings(
             "ORDERS_TASK_QUEUE": task_queue,
             "ORDERS_JWT_SECRET": "api-tests-jwt-secret-0123456789abcdef",
             "ORDERS_WEBHOOK_SECRET": "api-tests-webhook-secret",
+            "ORDERS_WEBHOOK_ALLOW_PRIVATE": "1",  # supplier webhook receivers on 127.0.0.1
             **extra,
         }
     )

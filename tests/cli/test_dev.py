@@ -128,6 +128,7 @@ def test_children_get_dev_login_unless_the_caller_chose(tmp_path: Path) -> None:
     env = child_env(plan, {"PATH": "/bin"})
     assert env["ORDERS_DEV_LOGIN"] == "1" and env["PATH"] == "/bin"
     assert env["ORDERS_WORKER_METRICS_PORT"] == "9464"
+    assert env["ORDERS_WEBHOOK_ALLOW_PRIVATE"] == "1"  # receivers on localhost in dev
     assert env["ORDERS_TEMPORAL_UI_URL"] == "http://127.0.0.1:18233"
     assert child_env(plan, {"ORDERS_DEV_LOGIN": "0"})["ORDERS_DEV_LOGIN"] == "0"
     remote = make_plan(Settings(TEMPORAL_ADDRESS="temporal.internal:7233"), var=tmp_path)
