@@ -9,7 +9,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: venv test lint fmt dev bench bytecode clean lock pg-bin browser-bin screenshots
+.PHONY: venv test lint fmt dev bench bench-scaleout bytecode clean lock pg-bin browser-bin screenshots
 
 venv: $(STAMP)
 
@@ -75,6 +75,11 @@ dev: venv bytecode
 
 bench: venv bytecode
 	$(BIN)/python -m bench.lifecycle
+
+# 2 workers + 2 APIs (processes) on one dev server and PostgreSQL: 1+1 vs 2+2 throughput, then a
+# SIGKILLed worker and a restarted API under load, every invariant checked (bench/README.md).
+bench-scaleout: venv bytecode pg-bin
+	$(BIN)/python -m bench.scaleout
 
 # Refresh the README's screenshots: every page at 1280x800 and 390x844, from the browser tests.
 screenshots: venv browser-bin
