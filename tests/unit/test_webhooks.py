@@ -2,7 +2,10 @@
 
 import hashlib
 import hmac
+import time
 from datetime import timedelta
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -171,3 +174,20 @@ async def test_public_targets_and_unresolvable_names() -> None:
     assert (target.host, target.port) == ("hooks.example.com", 443)
     with pytest.raises(BadTarget, match="cannot resolve"):
         await check_endpoint("https://nope.invalid/h", False, nothing)
+
+
+def test_the_receiver_snippet_in_the_docs_verifies() -> None:
+    """docs/webhooks.md shows suppliers how to verify; that code must really work."""
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "webhooks.md").read_text()
+    snippet = doc.split("```python\n", 1)[1].split("```", 1)[0]
+    scope: dict[str, Any] = {}
+    exec(compile(snippet, "docs/webhooks.md", "exec"), scope)
+    receiver_verify = scope["verify"]
+    now = int(time.time())
+    header = signature_header(["new-secret-0123456", "old-secret-0123456"], now, BODY)
+    assert receiver_verify(header, BODY, "new-secret-0123456")
+    assert receiver_verify(header, BODY, "old-secret-0123456")
+    assert not receiver_verify(header, BODY + b"x", "new-secret-0123456")
+    assert not receiver_verify(header, BODY, "other-secret-01234")
+    stale = signature_header(["new-secret-0123456"], now - 600, BODY)
+    assert not receiver_verify(stale, BODY, "new-secret-0123456")
