@@ -41,6 +41,23 @@ AFTER_SALE_TYPE_WORDS: dict[str, str] = {
     "return_refund": "Return and refund",
 }
 
+ORDER_TYPE_WORDS: dict[str, str] = {
+    "self": "For myself",
+    "friend_pay": "A friend pays",
+    "activity": "Promotion or task",
+}
+
+PAYMENT_OUTCOME_WORDS: dict[str, str] = {
+    "applied": "Paid the order",
+    "failed": "Failed",
+    "refunded_mismatch": "Wrong amount: sent back",
+    "refunded_duplicate": "Paid twice: sent back",
+    "refunded_late": "Arrived after the order closed: sent back",
+    "unmatched": "Waiting for a manual refund",
+}
+
+REFUND_STATUS_WORDS: dict[str, str] = {"pending": "On its way back", "succeeded": "Refunded"}
+
 KIND_WORDS: dict[str, str] = {"physical": "Physical goods", "virtual": "Virtual goods"}
 
 # The customer's tabs on "My orders", in the order the apps show them.

@@ -40,6 +40,9 @@ def test_every_template_string_has_chinese() -> None:
         words.CLOSE_REASON_WORDS,
         words.AFTER_SALE_TYPE_WORDS,
         words.KIND_WORDS,
+        words.ORDER_TYPE_WORDS,
+        words.PAYMENT_OUTCOME_WORDS,
+        words.REFUND_STATUS_WORDS,
         {a.key: a.label for a in DEMO_ACCOUNTS},
     ],
 )
@@ -118,3 +121,13 @@ def test_catalogs_agree_where_they_share_a_string() -> None:
                     clashes.append((m.id, seen[m.id], (po.name, text)))
                 seen.setdefault(m.id, (po.name, text))
     assert not clashes, clashes
+
+
+def test_every_order_type_and_payment_outcome_has_words() -> None:
+    from typing import get_args
+
+    from domain.states import OrderType
+    from starter.api.schemas import PaymentOutcome
+
+    assert {t.value for t in OrderType} == set(words.ORDER_TYPE_WORDS)
+    assert set(get_args(PaymentOutcome)) == set(words.PAYMENT_OUTCOME_WORDS)

@@ -28,6 +28,7 @@ from domain.geo import haversine_km
 from domain.states import ItemStatus, OrderStatus
 from starter.api import access, views
 from starter.api.deps import Gateway, Sessions, SettingsDep
+from starter.api.pay_tokens import shown_to_buyer
 from starter.api.routers.orders import STATUSES, order_view
 from starter.api.schemas import ItemOut, OrderOut, PackageOut, SupplierOrderOut
 from starter.security import Role
@@ -214,8 +215,11 @@ async def order_page(
     gateway: Gateway,
 ) -> Response:
     async with sessions() as s:
-        await access.order_for(s, viewer.principal, order_no)  # someone else's: 404 page
+        row = await access.order_for(s, viewer.principal, order_no)  # someone else's: 404
     order = await order_view(sessions, settings, gateway, order_no)
+    if viewer.role is Role.CUSTOMER and viewer.sub == row.customer_id:
+        # The buyer of an open friend_pay order gets the link to share (as GET /orders/{no}).
+        order.pay_token = shown_to_buyer(settings.jwt_secret, row)
     origins = await first_scans(sessions, (p for so in order.supplier_orders for p in so.packages))
     now = datetime.now(UTC)
     return render.page(
@@ -231,6 +235,7 @@ async def order_page(
         live_topics=f"order:{order_no}",
         package_words=PACKAGE_STATUS_WORDS,
         method_words=METHOD_WORDS,
+        pay_link=f"{request.base_url}ui/pay/{order.pay_token}" if order.pay_token else None,
     )
 
 
