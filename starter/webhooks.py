@@ -84,6 +84,7 @@ PENDING, DELIVERED, FAILED, DROPPED = "pending", "delivered", "failed", "dropped
 CURSOR = "order_log"
 USER_AGENT = "orders-webhooks/1"
 RESOLVE_TIMEOUT = 5.0
+MAX_GAPS = 100  # gaps in order_log ids looked up again per round
 
 Resolver = Callable[[str, int], Awaitable[list[str]]]
 
@@ -327,8 +328,8 @@ class Dispatcher:
         self.lease = timedelta(seconds=self.timeout + 30)
         self.name = f"{socket.gethostname()[:40]}:{uuid.uuid4().hex[:12]}"
         self._inflight: dict[str, tuple[str, asyncio.Task[None]]] = {}
+        self._read_to = 0  # the highest order_log id this dispatcher has read
         self._gaps: dict[tuple[int, int], float] = {}  # missing log ids → first seen
-        self._done: set[int] = set()  # log ids past the cursor already turned into events
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self._client: httpx.AsyncClient | None = None
@@ -399,54 +400,79 @@ class Dispatcher:
         return int(last or 0)
 
     async def derive(self) -> bool:
-        """One batch of order_log after the cursor → events. True when there may be more."""
+        """Order_log rows after the cursor → events, one batch. True when there may be more.
+
+        Rows are read after the highest id this dispatcher has read (`_read_to`), plus any
+        that filled a gap since; the persisted cursor stays before the oldest gap younger
+        than `gap_wait`, so a restarted dispatcher reads the late row too. Inserting an
+        event twice is a no-op, so re-reading rows is harmless.
+        """
         low = await self._cursor()
+        if low > self._read_to:  # first round, or another dispatcher went further
+            self._read_to = low
+            self._gaps = {(max(a, low + 1), b): t for (a, b), t in self._gaps.items() if b > low}
+        gaps = list(self._gaps)[:MAX_GAPS]
         async with self.sessions() as s:
-            entries = (
-                await s.scalars(
-                    select(OrderLog)
-                    .where(OrderLog.id > low)
-                    .order_by(OrderLog.id)
-                    .limit(self.batch)
+            fresh = list(
+                (
+                    await s.scalars(
+                        select(OrderLog)
+                        .where(OrderLog.id > self._read_to)
+                        .order_by(OrderLog.id)
+                        .limit(self.batch)
+                    )
+                ).all()
+            )
+            filled = (
+                list(
+                    (
+                        await s.scalars(
+                            select(OrderLog)
+                            .where(or_(*(OrderLog.id.between(a, b) for a, b in gaps)))
+                            .order_by(OrderLog.id)
+                        )
+                    ).all()
                 )
-            ).all()
-        if not entries:
-            return False
+                if gaps
+                else []
+            )
         now_mono = time.monotonic()
-        advanced, previous, blocked = low, low, False
-        for entry in entries:
+        for entry in filled:  # a late commit: its id is no longer missing
+            for (a, b), seen in list(self._gaps.items()):
+                if a <= entry.id <= b:
+                    del self._gaps[(a, b)]
+                    if a < entry.id:
+                        self._gaps[(a, entry.id - 1)] = seen
+                    if entry.id < b:
+                        self._gaps[(entry.id + 1, b)] = seen
+        previous = self._read_to
+        for entry in fresh:
             if entry.id > previous + 1:  # ids not (yet) visible: a later commit, or a rollback
-                seen = self._gaps.setdefault((previous + 1, entry.id - 1), now_mono)
-                if now_mono - seen < self.gap_wait:
-                    blocked = True
-            if not blocked:
-                advanced = entry.id
+                self._gaps[(previous + 1, entry.id - 1)] = now_mono
             previous = entry.id
-        fresh = [e for e in entries if e.id not in self._done]
-        if fresh:
-            now = utcnow()
-            async with write_session(self.sessions) as s:
-                rows = await events_for(s, fresh, self.retry_for, now)
+        self._read_to = previous
+        # Gaps older than gap_wait are rolled-back ids: the cursor passes them.
+        self._gaps = {k: t for k, t in self._gaps.items() if now_mono - t < self.gap_wait}
+        advanced = min((a - 1 for a, _ in self._gaps), default=self._read_to)
+        entries = filled + fresh
+        if not entries and advanced <= low:
+            return False
+        now = utcnow()
+        rows: list[dict[str, Any]] = []
+        async with write_session(self.sessions) as s:
+            if entries:
+                rows = await events_for(s, entries, self.retry_for, now)
                 if rows:
                     await s.execute(_insert_ignoring_duplicates(s, WebhookEvent), rows)
-                if advanced > low:
-                    await s.execute(
-                        update(WebhookCursor)
-                        .where(WebhookCursor.name == CURSOR, WebhookCursor.last_id < advanced)
-                        .values(last_id=advanced, updated_at=now)
-                    )
-            if rows:
-                log.info("webhook events: %d new from order_log", len(rows))
-        elif advanced > low:
-            async with write_session(self.sessions) as s:
+            if advanced > low:
                 await s.execute(
                     update(WebhookCursor)
                     .where(WebhookCursor.name == CURSOR, WebhookCursor.last_id < advanced)
-                    .values(last_id=advanced, updated_at=utcnow())
+                    .values(last_id=advanced, updated_at=now)
                 )
-        self._done = {i for i in self._done | {e.id for e in entries} if i > advanced}
-        self._gaps = {k: v for k, v in self._gaps.items() if k[1] > advanced}
-        return len(entries) == self.batch and advanced > low
+        if rows:
+            log.info("webhook events: %d from %d order_log rows", len(rows), len(entries))
+        return len(fresh) == self.batch
 
     # --- 2. deliver ---------------------------------------------------------------------
 

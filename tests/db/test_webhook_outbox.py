@@ -290,19 +290,33 @@ async def test_a_log_row_committed_late_is_not_skipped(pg_url: str, gap_wait: fl
         await set_hooks(sessions, "s1", "s2")
         await start_cursor(sessions, url)
         plan = await paid_order(sessions, "840000001")
-        dispatcher = Dispatcher(sessions, settings_for(url), gap_wait=gap_wait)
-        await dispatcher.derive()  # the two paid events
+        # batch=1: one new row a round, so rows after the gap take several rounds.
+        dispatcher = Dispatcher(sessions, settings_for(url), gap_wait=gap_wait, batch=1)
+        while await dispatcher.derive():  # the two paid events
+            pass
         async with engine.connect() as held:
             late = await held.begin()
-            await held.execute(
-                text(
-                    "INSERT INTO order_log (order_no, supplier_order_id, actor, actor_id, action, "
-                    "detail, at) VALUES (:no, :so, 'customer', 'alice', 'ship_reminder', '{}', :at)"
-                ),
-                {"no": plan.order_no, "so": plan.supplier_orders[0].id, "at": T0},
-            )
-            await remind(sessions, plan, plan.supplier_orders[1].supplier_id)  # commits after
-            await dispatcher.derive()
+            held_id = (
+                await held.execute(
+                    text(
+                        "INSERT INTO order_log (order_no, supplier_order_id, actor, actor_id, "
+                        "action, detail, at) VALUES (:no, :so, 'customer', 'alice', "
+                        "'ship_reminder', '{}', :at) RETURNING id"
+                    ),
+                    {"no": plan.order_no, "so": plan.supplier_orders[0].id, "at": T0},
+                )
+            ).scalar_one()
+            # Committed after the held row's id was taken: s2's reminder, another paid order.
+            await remind(sessions, plan, plan.supplier_orders[1].supplier_id)
+            other = await paid_order(sessions, "840000002")
+            for _ in range(10):
+                await dispatcher.derive()
+            async with sessions() as s:
+                made = set((await s.scalars(select(WebhookEvent.order_no))).all())
+                cursor = await s.scalar(select(WebhookCursor.last_id))
+            assert other.order_no in made  # rows after the gap are not held up by it
+            if gap_wait:
+                assert cursor is not None and cursor < held_id
             await late.commit()
         await dispatcher.derive()
         async with sessions() as s:
