@@ -71,7 +71,10 @@
     slot.textContent = message;
     slot.hidden = false;
     shownErrors.set(slotKey(slot), message);
-    slot.scrollIntoView({ block: "nearest" });
+    // A live refresh may have swapped the form out while its command was on its way:
+    // show the refusal in the part of the page that replaced it.
+    if (!slot.isConnected) restoreErrors(document);
+    else slot.scrollIntoView({ block: "nearest" });
   }
 
   function clearError(el) {
