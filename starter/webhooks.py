@@ -318,7 +318,6 @@ class Dispatcher:
         self.backoff_max = settings.webhook_backoff_max
         self.timeout = settings.webhook_timeout.total_seconds()
         self.poll = settings.webhook_poll_interval.total_seconds()
-        self.overlap = settings.webhook_secret_overlap
         self.concurrency = concurrency
         self.per_supplier = per_supplier
         self.batch = batch
@@ -476,7 +475,8 @@ class Dispatcher:
 
     # --- 2. deliver ---------------------------------------------------------------------
 
-    def _due(self, now: datetime, limit: int) -> Select[str, str]:
+    def _due(self, now: datetime, limit: int, full: Iterable[str]) -> Select[str, str]:
+        """Due events, oldest due first; none of the suppliers in `full` (at their cap)."""
         e = aliased(WebhookEvent)
         earlier = aliased(WebhookEvent)
         blocked = exists().where(
@@ -492,6 +492,7 @@ class Dispatcher:
                 e.next_attempt_at <= now,
                 or_(e.lease_until.is_(None), e.lease_until < now),
                 ~blocked,
+                e.supplier_id.not_in(list(full)),
             )
             .order_by(e.next_attempt_at, e.log_id)
             .limit(limit)
@@ -503,9 +504,10 @@ class Dispatcher:
         if free <= 0:
             return 0
         now = utcnow()
-        async with self.sessions() as s:
-            due = [(str(r[0]), str(r[1])) for r in await s.execute(self._due(now, free * 4))]
         busy = Counter(supplier for supplier, _ in self._inflight.values())
+        full = [supplier for supplier, n in busy.items() if n >= self.per_supplier]
+        async with self.sessions() as s:
+            due = [(str(r[0]), str(r[1])) for r in await s.execute(self._due(now, free * 4, full))]
         picked: list[tuple[str, str]] = []
         for eid, supplier_id in due:
             if eid in self._inflight or busy[supplier_id] >= self.per_supplier:

@@ -336,3 +336,43 @@ async def test_a_log_row_committed_late_is_not_skipped(pg_url: str, gap_wait: fl
             assert set(reminded) == {plan.supplier_orders[1].id}
     finally:
         await engine.dispose()
+
+
+async def test_a_hanging_endpoint_does_not_hold_up_other_suppliers(db_url: str) -> None:
+    release = asyncio.Event()
+    requests: list[str] = []
+
+    async def handle(request: httpx.Request) -> httpx.Response:
+        supplier = request.url.path.strip("/")
+        requests.append(supplier)
+        if supplier == "s1":
+            await release.wait()  # s1's system hangs
+        return httpx.Response(200)
+
+    async with engine_sessions(db_url) as sessions:
+        await set_hooks(sessions, "s1", "s2")
+        await start_cursor(sessions, db_url)
+        for i in range(3):
+            await paid_order(sessions, f"85000000{i}")
+        dispatcher = Dispatcher(
+            sessions,
+            settings_for(db_url),
+            concurrency=3,
+            per_supplier=2,
+            transport=httpx.MockTransport(handle),
+        )
+        async with running(dispatcher):
+
+            async def s2_done() -> bool:
+                async with sessions() as s:
+                    states = (
+                        await s.scalars(
+                            select(WebhookEvent.state).where(WebhookEvent.supplier_id == "s2")
+                        )
+                    ).all()
+                return list(states) == [DELIVERED] * 3
+
+            await eventually(s2_done, 4, "s2's three events while s1 hangs")
+            assert requests.count("s1") == 2  # never more than per_supplier at once
+            release.set()
+            await eventually(lambda: _delivered(sessions), what="s1's events once it answers")
