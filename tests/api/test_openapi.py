@@ -58,6 +58,11 @@ CONTRACT: list[tuple[str, str, set[str] | None]] = [
     ("get", "/after-sales/{id}", None),
     ("post", "/after-sales/{id}/cancel", None),
     ("get", "/notifications", None),
+    # DESIGN.md §11: supplier webhooks
+    ("put", "/admin/suppliers/{id}/webhook", {"url", "secret"}),
+    ("get", "/admin/suppliers/{id}/webhook", None),
+    ("get", "/admin/suppliers/{id}/deliveries", None),
+    ("post", "/admin/suppliers/{id}/deliveries/{event_id}/redeliver", None),
 ]
 
 
@@ -156,6 +161,8 @@ def test_response_shapes_carry_the_contract_fields(spec: dict[str, Any]) -> None
         "active",
     } <= props("ProductOut")
     assert {"coins", "default_address"} <= props("CustomerOut")
+    assert {"event_id", "type", "attempt", "status_code", "error", "at"} <= props("DeliveryOut")
+    assert "secret" not in props("WebhookOut")
     assert "bearerAuth" in str(spec["components"].get("securitySchemes", {})) or spec[
         "components"
     ].get("securitySchemes")
