@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import socket
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -105,45 +105,59 @@ class Stack:
     task_queue: str
 
 
-@pytest.fixture(scope="session")
-async def stack(
-    dev_env: WorkflowEnvironment, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[Stack]:
-    db_path: Path = tmp_path_factory.mktemp("api") / "orders.db"
+@contextlib.asynccontextmanager
+async def api_servers(
+    dev_env: WorkflowEnvironment,
+    db_path: Path,
+    prefix: str,
+    policies: Sequence[dict[str, str]],
+    seed: Callable[[async_sessionmaker[AsyncSession]], Awaitable[object]] | None = None,
+) -> AsyncIterator[tuple[async_sessionmaker[AsyncSession], str, list[Api]]]:
+    """A fresh SQLite read model, one worker on its own task queue, and one API server per
+    entry of `policies` (extra settings), all sharing the worker and the database."""
     db_url = f"sqlite+aiosqlite:///{db_path}"
     engine = make_engine(db_url)
     await create_all(engine)
     sessions = make_session_factory(engine)
-    task_queue = f"api-{uuid.uuid4().hex[:8]}"
-    main = stack_settings(db_url, dev_env, task_queue)
-    fast = stack_settings(
-        db_url,
-        dev_env,
-        task_queue,
-        ORDERS_PAYMENT_TIMEOUT="2",
-        ORDERS_LATE_PAYMENT_GRACE="1",
-        ORDERS_AUTO_CONFIRM_AFTER="1",
-        ORDERS_AUTO_REVIEW_AFTER="1",
-        ORDERS_AFTER_SALES_WINDOW="PT1S",
-    )
+    if seed is not None:
+        await seed(sessions)
+    task_queue = f"{prefix}-{uuid.uuid4().hex[:8]}"
+    settings = [stack_settings(db_url, dev_env, task_queue, **extra) for extra in policies]
     async with build_worker(dev_env.client, task_queue, sessions):
-        servers = [await serve(create_app(main)), await serve(create_app(fast))]
+        servers = [await serve(create_app(s)) for s in settings]
         try:
-            async with (
-                httpx.AsyncClient(base_url=servers[0].url, timeout=60) as http,
-                httpx.AsyncClient(base_url=servers[1].url, timeout=60) as fast_http,
-            ):
-                yield Stack(
-                    api=Api(http, main, sessions),
-                    fast_api=Api(fast_http, fast, sessions),
-                    env=dev_env,
-                    sessions=sessions,
-                    task_queue=task_queue,
-                )
+            async with contextlib.AsyncExitStack() as clients:
+                apis = [
+                    Api(
+                        await clients.enter_async_context(
+                            httpx.AsyncClient(base_url=running.url, timeout=60)
+                        ),
+                        s,
+                        sessions,
+                    )
+                    for running, s in zip(servers, settings, strict=True)
+                ]
+                yield sessions, task_queue, apis
         finally:
             for running in servers:
                 await stop(running)
     await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+async def stack(
+    dev_env: WorkflowEnvironment, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Stack]:
+    fast = {
+        "ORDERS_PAYMENT_TIMEOUT": "2",
+        "ORDERS_LATE_PAYMENT_GRACE": "1",
+        "ORDERS_AUTO_CONFIRM_AFTER": "1",
+        "ORDERS_AUTO_REVIEW_AFTER": "1",
+        "ORDERS_AFTER_SALES_WINDOW": "PT1S",
+    }
+    db_path = tmp_path_factory.mktemp("api") / "orders.db"
+    async with api_servers(dev_env, db_path, "api", [{}, fast]) as (sessions, queue, apis):
+        yield Stack(api=apis[0], fast_api=apis[1], env=dev_env, sessions=sessions, task_queue=queue)
 
 
 @pytest.fixture

@@ -12,26 +12,21 @@ screenshots` points it at docs/screenshots/.
 
 import os
 import shutil
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
 from playwright.async_api import Browser, BrowserContext, Page, ViewportSize, async_playwright
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.testing import WorkflowEnvironment
 
-from db.session import create_all, make_engine, make_session_factory
 from settings import Settings
-from starter.api.app import create_app
 from starter.security import TOKEN_COOKIE, mint_token
 from starter.seed import seed_demo
 from starter.web.demo import DEMO_ACCOUNTS
-from tests.api.conftest import serve, stack_settings, stop
+from tests.api.conftest import api_servers
 from tests.api.helpers import Api
-from worker import build_worker
 
 CHROMIUM = os.environ.get("ORDERS_CHROMIUM", "/usr/bin/chromium")
 # Flags the machine needs: no sandbox as root, and no background calls to the internet.
@@ -72,39 +67,22 @@ async def web_stack(
 ) -> AsyncIterator[WebStack]:
     if shutil.which(CHROMIUM) is None:
         pytest.fail(f"Chromium not found at {CHROMIUM}: `make test` installs Debian's chromium")
-    db_path = tmp_path_factory.mktemp("web") / "orders.db"
-    db_url = f"sqlite+aiosqlite:///{db_path}"
-    engine = make_engine(db_url)
-    await create_all(engine)
-    sessions = make_session_factory(engine)
-    await seed_demo(sessions)
-    task_queue = f"web-{uuid.uuid4().hex[:8]}"
     common = {"ORDERS_DEV_LOGIN": "1"}
-    main = stack_settings(db_url, dev_env, task_queue, ORDERS_PAYMENT_TIMEOUT="120", **common)
-    fast = stack_settings(
-        db_url,
-        dev_env,
-        task_queue,
-        ORDERS_PAYMENT_TIMEOUT="6",
-        ORDERS_LATE_PAYMENT_GRACE="1",
-        **common,
-    )
-    async with build_worker(dev_env.client, task_queue, sessions):
-        servers = [await serve(create_app(main)), await serve(create_app(fast))]
-        try:
-            async with (
-                httpx.AsyncClient(base_url=servers[0].url, timeout=60) as http,
-                httpx.AsyncClient(base_url=servers[1].url, timeout=60) as fast_http,
-            ):
-                yield WebStack(
-                    web=Web(servers[0].url, main, sessions, Api(http, main, sessions)),
-                    fast_web=Web(servers[1].url, fast, sessions, Api(fast_http, fast, sessions)),
-                    env=dev_env,
-                )
-        finally:
-            for running in servers:
-                await stop(running)
-    await engine.dispose()
+    policies = [
+        {**common, "ORDERS_PAYMENT_TIMEOUT": "120"},
+        {**common, "ORDERS_PAYMENT_TIMEOUT": "6", "ORDERS_LATE_PAYMENT_GRACE": "1"},
+    ]
+    db_path = tmp_path_factory.mktemp("web") / "orders.db"
+    async with api_servers(dev_env, db_path, "web", policies, seed=seed_demo) as (
+        sessions,
+        _,
+        (main, fast),
+    ):
+        yield WebStack(
+            web=Web(str(main.http.base_url).rstrip("/"), main.settings, sessions, main),
+            fast_web=Web(str(fast.http.base_url).rstrip("/"), fast.settings, sessions, fast),
+            env=dev_env,
+        )
 
 
 @pytest.fixture
