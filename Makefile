@@ -42,9 +42,10 @@ pg-bin:
 	fi
 
 # Browser tests drive Debian's Chromium through Playwright (never `playwright install`: it
-# downloads a browser and fails offline); CJK fonts so Chinese pages render as text.
+# downloads a browser and fails offline); CJK fonts so Chinese pages render as text. (No
+# `grep -q` after fc-list: under pipefail its early exit fails the pipeline with SIGPIPE.)
 browser-bin:
-	@if ! command -v chromium >/dev/null 2>&1 || ! fc-list 2>/dev/null | grep -qi 'noto.*cjk'; then \
+	@if ! command -v chromium >/dev/null 2>&1 || ! fc-list : family 2>/dev/null | grep -i 'noto.*cjk' >/dev/null; then \
 	  echo "Chromium or CJK fonts not found; installing the Debian packages"; \
 	  $(SUDO) apt-get update && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y chromium fonts-noto-cjk; \
 	fi
