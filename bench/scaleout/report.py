@@ -1,0 +1,41 @@
+"""The record of one run: its phases, faults, checks and what the clients and logs saw."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from bench.scaleout.apis import Tally
+from bench.scaleout.checks import Check
+from bench.scaleout.faults import Faults
+from bench.scaleout.phase import Phase
+
+
+@dataclass
+class Report:
+    phases: list[Phase] = field(default_factory=list)
+    faults: Faults | None = None
+    checks: list[Check] = field(default_factory=list)
+    tally: Tally = field(default_factory=Tally)
+    pg_conflicts: int = 0
+    pg_examples: list[str] = field(default_factory=list)
+    isolation: str = ""
+    exits: dict[str, int] = field(default_factory=dict)
+    database_url: str = ""
+    order_nos: list[str] = field(default_factory=list)
+    dup_paid: list[str] = field(default_factory=list)
+    customer_prefix: str = ""
+    loadavg_start: tuple[float, float, float] = (0, 0, 0)
+    elapsed_s: float = 0.0
+    timings: dict[str, float] = field(default_factory=dict)  # where the run's time went
+    worker_problems: list[str] = field(default_factory=list)
+    _lap: float = field(default_factory=time.monotonic)
+
+    def lap(self, name: str) -> None:
+        now = time.monotonic()
+        self.timings[name] = round(now - self._lap, 1)
+        self._lap = now
+
+    @property
+    def failed(self) -> list[str]:
+        return [msg for ok, msg in self.checks if not ok]
