@@ -18,6 +18,7 @@ from activities.aftersales import AfterSaleActivities
 from activities.fulfilment import FulfilmentActivities
 from activities.orders import OrderActivities
 from activities.payments import FakePaymentProvider, PaymentActivities, PaymentProvider
+from activities.webhooks import WebhookActivities
 from db.session import make_engine, make_session_factory
 from settings import Settings, get_settings
 from shutdown import exit_now
@@ -33,10 +34,16 @@ from starter.webhooks import Dispatcher
 from workflows.after_sale import AfterSaleWorkflow
 from workflows.order import OrderWorkflow
 from workflows.supplier_order import SupplierOrderWorkflow
+from workflows.webhook_delivery import WebhookDeliveryWorkflow
 
 log = logging.getLogger("worker")
 
-WORKFLOWS: Sequence[type] = (OrderWorkflow, SupplierOrderWorkflow, AfterSaleWorkflow)
+WORKFLOWS: Sequence[type] = (
+    OrderWorkflow,
+    SupplierOrderWorkflow,
+    AfterSaleWorkflow,
+    WebhookDeliveryWorkflow,
+)
 
 # Pure modules the workflows import: passed through so the sandbox does not
 # re-import them on every workflow task (much faster, and they hold no state
@@ -72,6 +79,7 @@ def activities_for(
     fulfilment = FulfilmentActivities(sessions)
     after_sales = AfterSaleActivities(sessions)
     payments = PaymentActivities(sessions, provider or FakePaymentProvider())
+    webhooks = WebhookActivities(sessions)
     return [
         orders.place_order,
         orders.apply_payment,
@@ -89,6 +97,8 @@ def activities_for(
         after_sales.update_after_sale,
         after_sales.refund_after_sale,
         payments.issue_refund,
+        webhooks.deliver_webhook,
+        webhooks.give_up_webhook,
     ]
 
 
@@ -162,8 +172,9 @@ async def main(provider: PaymentProvider | None = None) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     log.info("worker on task queue %r at %s", settings.task_queue, settings.temporal_address)
-    # Supplier webhooks (starter/webhooks.py): delivered beside the workflows, never in them.
-    dispatcher = Dispatcher(sessions, settings) if settings.webhook_dispatcher else None
+    # Supplier webhooks (starter/webhooks.py): the outbox is turned into events here and
+    # handed to WebhookDeliveryWorkflow, which delivers them (workflows/webhook_delivery.py).
+    dispatcher = Dispatcher(sessions, settings, client) if settings.webhook_dispatcher else None
     delivering = asyncio.create_task(dispatcher.run()) if dispatcher else None
     async with worker:
         await stop.wait()

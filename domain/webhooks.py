@@ -20,6 +20,10 @@ from dataclasses import dataclass
 from datetime import timedelta
 from urllib.parse import urlsplit
 
+from pydantic import Field
+
+from domain.models import Model
+
 SIGNATURE_HEADER = "X-Orders-Signature"
 EVENT_ID_HEADER = "X-Orders-Event-Id"
 EVENT_TYPE_HEADER = "X-Orders-Event-Type"
@@ -159,3 +163,48 @@ def private_address(address: str | ipaddress.IPv4Address | ipaddress.IPv6Address
         if mapped is not None:
             return private_address(mapped)
     return not ip.is_global or ip.is_multicast
+
+
+# --- the delivery workflow's contracts (workflows/webhook_delivery.py) ----------------------
+
+
+class WebhookPolicy(Model):
+    """How a supplier order's events are retried: fixed when its delivery workflow starts
+    (and carried over continue-as-new), so a running workflow keeps the values it began with.
+    Seconds, from ORDERS_WEBHOOK_BACKOFF / _BACKOFF_MAX / _RETRY_FOR / _TIMEOUT."""
+
+    backoff_s: float = Field(gt=0)
+    backoff_max_s: float = Field(gt=0)
+    retry_for_s: float = Field(gt=0)
+    timeout_s: float = Field(gt=0)
+    allow_private: bool = False
+    idle_s: float = Field(default=600, gt=0)  # the workflow ends after this long with nothing to do
+
+
+class WebhookDelivery(Model):
+    """One delivery of one event (a signal). `key` de-duplicates: the event id for the
+    dispatcher's signals (however often it sends them), a fresh key for each redelivery."""
+
+    key: str = Field(min_length=1, max_length=100)
+    event_id: str = Field(min_length=1, max_length=40)
+    log_id: int
+
+
+class WebhookDeliveryInput(Model):
+    supplier_order_id: str
+    supplier_id: str
+    order_no: str
+    policy: WebhookPolicy
+    # Carried over continue-as-new:
+    queue: list[WebhookDelivery] = Field(default_factory=list)
+    seen: list[str] = Field(default_factory=list)
+
+
+class DeliverWebhookParams(Model):
+    event_id: str
+    timeout_s: float
+    allow_private: bool = False
+
+
+def delivery_workflow_id(supplier_order_id: str) -> str:
+    return f"webhook-{supplier_order_id}"

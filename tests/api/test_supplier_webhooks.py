@@ -3,7 +3,8 @@
 The `api` stack (Temporal dev server, worker, API, SQLite read model) makes the orders; a
 receiving HTTP server of the test's own (uvicorn on 127.0.0.1) plays the suppliers'
 systems; `Dispatcher`s run in the test against the same database with short backoff, as
-the worker process runs one.
+the worker process runs one, and hand the events to the stack's worker, whose
+WebhookDeliveryWorkflow delivers them.
 """
 
 import asyncio
@@ -110,7 +111,8 @@ async def set_hook(
 
 
 @contextlib.asynccontextmanager
-async def dispatchers(api: Api, n: int = 1, **kwargs: Any) -> AsyncIterator[list[Dispatcher]]:
+async def dispatchers(stack: Stack, n: int = 1, **kwargs: Any) -> AsyncIterator[list[Dispatcher]]:
+    api = stack.api
     settings = api.settings.model_copy(
         update={
             "webhook_backoff": timedelta(seconds=0.3),
@@ -119,7 +121,10 @@ async def dispatchers(api: Api, n: int = 1, **kwargs: Any) -> AsyncIterator[list
             "webhook_timeout": timedelta(seconds=5),
         }
     )
-    running = [Dispatcher(api.sessions, settings, **kwargs) for _ in range(n)]
+    running = [
+        Dispatcher(api.sessions, settings, stack.env.client, task_queue=stack.task_queue, **kwargs)
+        for _ in range(n)
+    ]
     tasks = [asyncio.create_task(d.run()) for d in running]
 
     async def started() -> bool:
@@ -164,14 +169,14 @@ async def received(
 
 
 async def test_a_paid_order_reaches_its_suppliers_signed(
-    api: Api, receiver: Receiver, hooks: list[str]
+    api: Api, stack: Stack, receiver: Receiver, hooks: list[str]
 ) -> None:
     s1, s2, bystander = api.supplier(), api.supplier(), api.supplier()
     for s in (s1, s2, bystander):
         assert s.supplier_id
         await set_hook(api, hooks, s, receiver.endpoint(s.supplier_id))
     customer = await api.customer(coins="3.00")
-    async with dispatchers(api):
+    async with dispatchers(stack):
         order = await order_for(api, customer, s1, s2)
         await received(receiver, str(s1.supplier_id), 1, "s1's paid event")
         await received(receiver, str(s2.supplier_id), 1, "s2's paid event")
@@ -214,14 +219,14 @@ async def test_a_paid_order_reaches_its_suppliers_signed(
 
 
 async def test_a_failing_endpoint_gets_the_same_event_until_it_answers_2xx(
-    api: Api, receiver: Receiver, hooks: list[str]
+    api: Api, stack: Stack, receiver: Receiver, hooks: list[str]
 ) -> None:
     supplier = api.supplier()
     answers = iter([500, 500])
     url = receiver.endpoint("flaky", lambda _got: next(answers, 200))
     await set_hook(api, hooks, supplier, url)
     customer = await api.customer()
-    async with dispatchers(api):
+    async with dispatchers(stack):
         order = await order_for(api, customer, supplier)
         got = await received(receiver, "flaky", 3, "three attempts")
         await asyncio.sleep(0.8)  # past the next backoff: a 2xx ends the retries
@@ -247,9 +252,48 @@ async def test_a_failing_endpoint_gets_the_same_event_until_it_answers_2xx(
     assert {a["event_id"] for a in page["items"] + older["items"]} == ids
     assert all(a["event_state"] == "delivered" for a in page["items"] + older["items"])
 
+    # Temporal delivered it: the supplier order's delivery workflow, listed by OrderNo and
+    # SupplierId only (no personal data in the visibility store).
+    [event_id] = ids
+    so_id = got[0].event["data"]["supplier_order_id"]
+    described = await stack.env.client.get_workflow_handle(f"webhook-{so_id}").describe()
+    assert described.workflow_type == "WebhookDeliveryWorkflow"
+    custom = set(described.search_attributes) - {"BuildIds"}  # the server's own
+    assert custom == {"OrderNo", "SupplierId"}
+    assert described.search_attributes["OrderNo"] == [order["order_no"]]
+
+    # Redeliver: the same event once more, a fourth attempt.
+    redo = f"/admin/suppliers/{supplier.supplier_id}/deliveries/{event_id}/redeliver"
+    again = await api.ok("POST", redo, api.admin, expect=202)
+    assert (again["event_id"], again["state"]) == (event_id, "pending")
+    [*_, fourth] = await received(receiver, "flaky", 4, "the redelivery")
+    assert fourth.headers["x-orders-event-id"] == event_id and fourth.body == got[0].body
+    assert verify(fourth.headers["x-orders-signature"], fourth.body, SECRET)
+
+    async def redelivered() -> list[Any] | None:
+        page = await api.ok("GET", f"/admin/suppliers/{supplier.supplier_id}/deliveries", api.admin)
+        newest = page["items"][0]
+        return (
+            page["items"]
+            if newest["attempt"] == 4 and newest["event_state"] == "delivered"
+            else None
+        )
+
+    items = await eventually(redelivered, what="the fourth attempt recorded")
+    assert [(a["attempt"], a["status_code"]) for a in items] == [
+        (4, 200),
+        (3, 200),
+        (2, 500),
+        (1, 500),
+    ]
+    r = await api.call(
+        "POST", f"/admin/suppliers/{supplier.supplier_id}/deliveries/evt_nope/redeliver", api.admin
+    )
+    assert r.status_code == 404
+
 
 async def test_events_of_one_supplier_order_wait_for_the_one_being_retried(
-    api: Api, receiver: Receiver, hooks: list[str]
+    api: Api, stack: Stack, receiver: Receiver, hooks: list[str]
 ) -> None:
     supplier = api.supplier()
     customer = await api.customer()
@@ -262,7 +306,7 @@ async def test_events_of_one_supplier_order_wait_for_the_one_being_retried(
         return 200
 
     await set_hook(api, hooks, supplier, receiver.endpoint("ordered", decide))
-    async with dispatchers(api):
+    async with dispatchers(stack):
         first = await api.place(customer, [(await api.product(supplier), 1)])
         stuck.add(first["order_no"])
         await api.ok("POST", f"/orders/{first['order_no']}/pay", customer, expect=202)
@@ -315,13 +359,13 @@ async def _has(receiver: Receiver, hook: str, order_no: str, type_: str) -> bool
 
 
 async def test_two_dispatchers_deliver_each_event_once(
-    api: Api, receiver: Receiver, hooks: list[str]
+    api: Api, stack: Stack, receiver: Receiver, hooks: list[str]
 ) -> None:
     suppliers = [api.supplier() for _ in range(3)]
     for s in suppliers:
         await set_hook(api, hooks, s, receiver.endpoint("shared"))
     customer = await api.customer()
-    async with dispatchers(api, n=2):
+    async with dispatchers(stack, n=2):
         orders = await asyncio.gather(*(order_for(api, customer, *suppliers) for _ in range(3)))
         await received(receiver, "shared", 9, "nine paid events")
         await asyncio.sleep(1.0)  # a duplicate would have arrived by now
@@ -338,12 +382,12 @@ async def test_two_dispatchers_deliver_each_event_once(
 
 
 async def test_cancel_remind_and_after_sales_have_their_types(
-    api: Api, receiver: Receiver, hooks: list[str]
+    api: Api, stack: Stack, receiver: Receiver, hooks: list[str]
 ) -> None:
     supplier = api.supplier()
     await set_hook(api, hooks, supplier, receiver.endpoint("types"))
     customer = await api.customer()
-    async with dispatchers(api):
+    async with dispatchers(stack):
         cancelled = await order_for(api, customer, supplier)
         so_id = so_of(cancelled, supplier)["id"]
         await api.ok("POST", f"/supplier-orders/{so_id}/remind", customer)
@@ -427,7 +471,7 @@ async def test_endpoint_admin_private_targets_and_rotation(
     assert rotated["previous_secret_until"] is not None
 
     customer = await api.customer()
-    async with dispatchers(api):
+    async with dispatchers(stack):
         await order_for(api, customer, supplier)
         [got] = await received(receiver, "rot", 1, "the paid event")
     header = got.headers["x-orders-signature"]

@@ -1,5 +1,6 @@
 """The webhook outbox on SQLite and on a real PostgreSQL: dispatchers as separate processes
-would run them (each with its own engine), receivers as an httpx mock transport.
+would run them (each with its own engine), Temporal as a recording client (delivery itself is
+WebhookDeliveryWorkflow's: tests/workflows/test_webhook_delivery.py).
 
 Orders are written by the real activities (placement, payment, reminder), so the events
 come from the order_log rows the workflows really write.
@@ -9,29 +10,30 @@ import asyncio
 import contextlib
 import json
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-import httpx
 import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.client import Client
 from temporalio.testing import ActivityEnvironment
 
 from activities.fulfilment import FulfilmentActivities
 from activities.orders import OrderActivities
 from db.session import create_all, make_engine, make_session_factory, write_session
-from db.tables import OrderLog, SupplierWebhook, WebhookAttempt, WebhookCursor, WebhookEvent
+from db.tables import OrderLog, SupplierWebhook, WebhookCursor, WebhookEvent
 from domain.activity_params import PaymentParams, PlaceOrderParams, ReminderParams
 from domain.messages import PaymentEvent
 from domain.models import OrderLine, OrderPlan, SubmitOrder
 from domain.policy import Policy
 from domain.states import Actor
-from domain.webhooks import verify
+from domain.webhooks import WebhookDelivery, WebhookDeliveryInput
 from settings import Settings
-from starter.webhooks import CURSOR, DELIVERED, FAILED, PENDING, Dispatcher
+from starter.webhooks import CURSOR, PENDING, Dispatcher
 from tests.api.helpers import eventually
 from tests.support.catalog import seed
 from tests.support.postgres import create_database
@@ -76,23 +78,32 @@ def settings_for(url: str, **extra: str) -> Settings:
     )
 
 
-class Endpoint:
-    """Every supplier's system at once, through an httpx mock transport."""
+@dataclass
+class Signal:
+    workflow_id: str
+    inp: WebhookDeliveryInput
+    delivery: WebhookDelivery
+    search_attributes: dict[str, Any]
 
-    def __init__(self, decide: Callable[[dict[str, Any]], int] | None = None) -> None:
-        self.requests: list[httpx.Request] = []
-        self.decide = decide
 
-    async def handle(self, request: httpx.Request) -> httpx.Response:
-        self.requests.append(request)
-        body = json.loads(request.content)
-        return httpx.Response(self.decide(body) if self.decide else 200)
+@dataclass
+class Temporal:
+    """A client that records signal-with-starts; `fail` of them raise first (Temporal down)."""
 
-    def transport(self) -> httpx.MockTransport:
-        return httpx.MockTransport(self.handle)
+    fail: int = 0
+    signals: list[Signal] = field(default_factory=list)
 
-    def events(self) -> list[dict[str, Any]]:
-        return [json.loads(r.content) for r in self.requests]
+    async def start_workflow(self, workflow: str, inp: WebhookDeliveryInput, **kw: Any) -> None:
+        assert workflow == "WebhookDeliveryWorkflow" and kw["start_signal"] == "deliver"
+        if self.fail:
+            self.fail -= 1
+            raise RuntimeError("Temporal is unavailable")
+        await asyncio.sleep(0)
+        attrs = {p.key.name: p.value for p in kw["search_attributes"]}
+        self.signals.append(Signal(kw["id"], inp, kw["start_signal_args"][0], attrs))
+
+    def client(self) -> Client:
+        return cast(Client, self)
 
 
 async def set_hooks(sessions: async_sessionmaker[AsyncSession], *suppliers: str) -> None:
@@ -162,7 +173,7 @@ async def remind(
 
 async def start_cursor(sessions: async_sessionmaker[AsyncSession], url: str) -> None:
     """As a dispatcher's first round does: the cursor at the newest row (none yet)."""
-    await Dispatcher(sessions, settings_for(url)).derive()
+    await Dispatcher(sessions, settings_for(url), Temporal().client()).derive()
     async with sessions() as s:
         assert (
             await s.scalar(select(WebhookCursor.last_id).where(WebhookCursor.name == CURSOR))
@@ -181,13 +192,13 @@ async def running(*dispatchers: Dispatcher) -> AsyncIterator[None]:
         await asyncio.wait_for(asyncio.gather(*tasks), 20)
 
 
-async def states(sessions: async_sessionmaker[AsyncSession]) -> dict[str, str]:
+async def events(sessions: async_sessionmaker[AsyncSession]) -> list[WebhookEvent]:
     async with sessions() as s:
-        return {e.id: e.state for e in (await s.scalars(select(WebhookEvent))).all()}
+        return list((await s.scalars(select(WebhookEvent).order_by(WebhookEvent.log_id))).all())
 
 
-async def test_two_dispatchers_of_their_own_deliver_every_event_once(db_url: str) -> None:
-    endpoint = Endpoint()
+async def test_two_dispatchers_make_every_event_once_and_signal_it_in_order(db_url: str) -> None:
+    temporal = Temporal()
     async with (
         engine_sessions(db_url) as one,
         engine_sessions(db_url) as two,
@@ -199,82 +210,61 @@ async def test_two_dispatchers_of_their_own_deliver_every_event_once(db_url: str
             await remind(one, plan, "s1")
         settings = settings_for(db_url)
         async with running(
-            Dispatcher(one, settings, transport=endpoint.transport()),
-            Dispatcher(two, settings, transport=endpoint.transport()),
+            Dispatcher(one, settings, temporal.client()),
+            Dispatcher(two, settings, temporal.client()),
         ):
 
-            async def all_delivered() -> bool:
-                got = await states(one)
-                return len(got) == 12 and set(got.values()) == {DELIVERED}
+            async def all_signalled() -> bool:
+                return len({s.delivery.event_id for s in temporal.signals}) == 12
 
-            await eventually(all_delivered, what="12 events delivered")
+            await eventually(all_signalled, what="12 events signalled")
             await asyncio.sleep(0.3)
-        ids = [r.headers["x-orders-event-id"] for r in endpoint.requests]
-        assert len(ids) == 12 and len(set(ids)) == 12
-        for request in endpoint.requests:
-            assert verify(request.headers["x-orders-signature"], request.content, SECRET)
+        made = await events(one)
+        assert len(made) == 12 and {e.state for e in made} == {PENDING}
+        assert {e.id for e in made} == {s.delivery.event_id for s in temporal.signals}
+        for signal in temporal.signals:
+            event = next(e for e in made if e.id == signal.delivery.event_id)
+            assert signal.workflow_id == f"webhook-{event.supplier_order_id}"
+            assert signal.delivery.key == event.id and signal.delivery.log_id == event.log_id
+            assert signal.inp.supplier_id == event.supplier_id
+            assert signal.inp.policy.backoff_s == 0.1 and signal.inp.policy.retry_for_s == 259200
+            # No personal data in the visibility store.
+            assert signal.search_attributes == {
+                "OrderNo": event.order_no,
+                "SupplierId": event.supplier_id,
+            }
+            body = json.loads(event.body)
+            assert body["id"] == event.id and "customer_id" not in json.dumps(body)
         for plan in plans:
-            s1 = [
-                e["type"]
-                for e in endpoint.events()
-                if e["data"]["order_no"] == plan.order_no and e["data"]["supplier_id"] == "s1"
-            ]
-            assert s1 == ["supplier_order.paid", "supplier_order.reminded"]
-        async with one() as s:
-            assert await s.scalar(select(func.count()).select_from(WebhookAttempt)) == 12
+            s1 = next(so.id for so in plan.supplier_orders if so.supplier_id == "s1")
+            # A dispatcher signals one supplier order's events in log order.
+            sent = [s.delivery.log_id for s in temporal.signals if s.inp.supplier_order_id == s1]
+            firsts = list(dict.fromkeys(sent))
+            assert firsts == sorted(firsts) and len(firsts) == 2
 
 
-async def test_an_event_is_given_up_after_retry_for_and_the_next_one_goes(db_url: str) -> None:
-    def decide(event: dict[str, Any]) -> int:
-        return 500 if event["type"] == "supplier_order.paid" else 204
-
-    endpoint = Endpoint(decide)
+async def test_a_round_whose_signals_failed_is_done_again(db_url: str) -> None:
+    """Temporal unreachable after the events were written: the cursor stays, the rows are read
+    again, the events are not made twice and are all signalled."""
+    temporal = Temporal(fail=1)
     async with engine_sessions(db_url) as sessions:
-        await set_hooks(sessions, "s1")
+        await set_hooks(sessions, "s1", "s2")
         await start_cursor(sessions, db_url)
         plan = await paid_order(sessions, "820000001")
         await remind(sessions, plan, "s1")
-        settings = settings_for(db_url, ORDERS_WEBHOOK_RETRY_FOR="1")
-        async with running(Dispatcher(sessions, settings, transport=endpoint.transport())):
-
-            async def settled() -> bool:
-                return set((await states(sessions)).values()) == {FAILED, DELIVERED}
-
-            await eventually(settled, what="paid given up, reminded delivered")
-        types = [e["type"] for e in endpoint.events()]
-        paid = types.count("supplier_order.paid")
-        assert paid >= 3 and types == ["supplier_order.paid"] * paid + ["supplier_order.reminded"]
+        dispatcher = Dispatcher(sessions, settings_for(db_url), temporal.client())
+        with pytest.raises(ExceptionGroup):
+            await dispatcher.derive()
+        assert len(await events(sessions)) == 3  # written, not yet handed over
         async with sessions() as s:
-            failed = await s.scalar(select(WebhookEvent).where(WebhookEvent.state == FAILED))
-            assert failed is not None and failed.attempts == paid
-            assert failed.type == "supplier_order.paid"
-
-
-async def test_an_expired_lease_is_taken_over(db_url: str) -> None:
-    """A dispatcher that died mid-delivery: its lease runs out and another sends the event."""
-    endpoint = Endpoint()
-    async with engine_sessions(db_url) as sessions:
-        await set_hooks(sessions, "s2")
-        await start_cursor(sessions, db_url)
-        await paid_order(sessions, "830000001")
-        settings = settings_for(db_url)
-        await Dispatcher(sessions, settings).derive()
-        async with write_session(sessions) as s:
-            event = await s.scalar(select(WebhookEvent))
-            assert event is not None and event.state == PENDING
-            event.lease_owner, event.attempts = "ghost", 1
-            event.lease_until = datetime.now(UTC) + timedelta(seconds=1)
-        async with running(Dispatcher(sessions, settings, transport=endpoint.transport())):
-            await eventually(lambda: _delivered(sessions), what="the orphaned event delivered")
-        [request] = endpoint.requests
-        assert request.headers["x-orders-event-id"] == event.id
+            cursor = await s.scalar(select(WebhookCursor.last_id))
+        assert cursor is not None and cursor < (await events(sessions))[0].log_id
+        await dispatcher.derive()
+        made = await events(sessions)
+        assert len(made) == 3
+        assert {e.id for e in made} <= {s.delivery.event_id for s in temporal.signals}
         async with sessions() as s:
-            [attempt] = (await s.scalars(select(WebhookAttempt))).all()
-        assert attempt.attempt == 2  # the ghost's attempt counted, never recorded
-
-
-async def _delivered(sessions: async_sessionmaker[AsyncSession]) -> bool:
-    return set((await states(sessions)).values()) == {DELIVERED}
+            assert await s.scalar(select(WebhookCursor.last_id)) == made[-1].log_id
 
 
 @pytest.mark.parametrize("gap_wait", [30.0, 0.0])
@@ -291,7 +281,9 @@ async def test_a_log_row_committed_late_is_not_skipped(pg_url: str, gap_wait: fl
         await start_cursor(sessions, url)
         plan = await paid_order(sessions, "840000001")
         # batch=1: one new row a round, so rows after the gap take several rounds.
-        dispatcher = Dispatcher(sessions, settings_for(url), gap_wait=gap_wait, batch=1)
+        dispatcher = Dispatcher(
+            sessions, settings_for(url), Temporal().client(), gap_wait=gap_wait, batch=1
+        )
         while await dispatcher.derive():  # the two paid events
             pass
         async with engine.connect() as held:
@@ -336,43 +328,3 @@ async def test_a_log_row_committed_late_is_not_skipped(pg_url: str, gap_wait: fl
             assert set(reminded) == {plan.supplier_orders[1].id}
     finally:
         await engine.dispose()
-
-
-async def test_a_hanging_endpoint_does_not_hold_up_other_suppliers(db_url: str) -> None:
-    release = asyncio.Event()
-    requests: list[str] = []
-
-    async def handle(request: httpx.Request) -> httpx.Response:
-        supplier = request.url.path.strip("/")
-        requests.append(supplier)
-        if supplier == "s1":
-            await release.wait()  # s1's system hangs
-        return httpx.Response(200)
-
-    async with engine_sessions(db_url) as sessions:
-        await set_hooks(sessions, "s1", "s2")
-        await start_cursor(sessions, db_url)
-        for i in range(3):
-            await paid_order(sessions, f"85000000{i}")
-        dispatcher = Dispatcher(
-            sessions,
-            settings_for(db_url),
-            concurrency=3,
-            per_supplier=2,
-            transport=httpx.MockTransport(handle),
-        )
-        async with running(dispatcher):
-
-            async def s2_done() -> bool:
-                async with sessions() as s:
-                    states = (
-                        await s.scalars(
-                            select(WebhookEvent.state).where(WebhookEvent.supplier_id == "s2")
-                        )
-                    ).all()
-                return list(states) == [DELIVERED] * 3
-
-            await eventually(s2_done, 4, "s2's three events while s1 hangs")
-            assert requests.count("s1") == 2  # never more than per_supplier at once
-            release.set()
-            await eventually(lambda: _delivered(sessions), what="s1's events once it answers")

@@ -1,8 +1,10 @@
-"""`python -m worker` delivers supplier webhooks: the dispatcher really runs in the worker.
+"""`python -m worker` delivers supplier webhooks: the dispatcher really runs in the worker and
+hands the events to WebhookDeliveryWorkflow, whose activity sends them.
 
 The real dev server runs the order's workflows in a worker process of its own; a local
 receiver answers the first attempt with 500 and the next with 200; the worker sends the
-signed `supplier_order.paid` event twice with one id and stops cleanly on SIGTERM.
+signed `supplier_order.paid` event twice with one id (a Temporal activity retry) and stops
+cleanly on SIGTERM.
 """
 
 import asyncio
@@ -108,6 +110,14 @@ async def test_the_worker_process_delivers_and_retries(
             return attempts if len(attempts) >= 2 else None
 
         assert await eventually(recorded, 10, "attempts recorded") == [(1, 500), (2, 200)]
+        so_id = next(so.id for so in placement.plan.supplier_orders if so.supplier_id == "s1")
+        history = await dev_env.client.get_workflow_handle(f"webhook-{so_id}").fetch_history()
+        retried = [
+            e.activity_task_started_event_attributes.attempt
+            for e in history.events
+            if e.HasField("activity_task_started_event_attributes")
+        ]
+        assert retried == [2]  # one activity, delivered on its second attempt
     finally:
         await shop.close()
         if proc.returncode is None:

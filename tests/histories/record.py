@@ -15,13 +15,17 @@ import sys
 import tempfile
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 from temporalio.client import WorkflowHandle
+from temporalio.worker import Worker
 
-from db.session import create_all, make_engine, make_session_factory
+from activities.webhooks import WebhookActivities
+from db.session import create_all, make_engine, make_session_factory, write_session
+from db.tables import SupplierWebhook, WebhookEvent
 from domain.messages import (
     AfterSaleDecision,
     CancelOrder,
@@ -35,13 +39,16 @@ from domain.messages import (
 )
 from domain.policy import Policy
 from domain.states import Actor, AfterSaleType, OrderType
+from domain.webhooks import WebhookPolicy
+from starter.webhooks import signal_delivery
 from tests.support.catalog import seed
 from tests.support.shop import Shop
 from tests.support.temporal import start_time_skipping_env
-from worker import build_worker
+from worker import build_worker, workflow_runner
 from workflows.after_sale import AfterSaleWorkflow
 from workflows.order import OrderWorkflow
 from workflows.supplier_order import SupplierOrderWorkflow
+from workflows.webhook_delivery import WebhookDeliveryWorkflow
 
 HERE = Path(__file__).parent
 LINES = [("tea-green", 2), ("pot-clay", 1), ("cup-white", 3)]
@@ -189,6 +196,71 @@ async def rejected(shop: Shop) -> None:
     await save(handle, "order_rejected")
 
 
+async def webhook_delivery(shop: Shop) -> None:
+    """One supplier order's three events: the first retried twice, the second given up
+    (a one-minute window), the third signalled twice and delivered once."""
+    now = datetime.now(UTC)
+    so_id = "820000000000000001-s1"
+    rows = [
+        {
+            "id": f"evt_{'abc'[i]}{'0' * 31}",
+            "supplier_id": "s1",
+            "supplier_order_id": so_id,
+            "order_no": "820000000000000001",
+            "log_id": 10 + i,
+        }
+        for i in range(3)
+    ]
+    async with write_session(shop.sessions) as s:
+        s.add(
+            SupplierWebhook(
+                supplier_id="s1",
+                url="https://erp.example.com/hook",
+                secret="record-secret-0123456789",
+                created_at=now,
+                updated_at=now,
+            )
+        )
+        for row in rows:
+            s.add(
+                WebhookEvent(
+                    **row,
+                    type="supplier_order.paid",
+                    body="{}",
+                    state="pending",
+                    attempts=0,
+                    next_attempt_at=now,
+                    retry_until=now,
+                    created_at=now,
+                )
+            )
+    calls: list[str] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        eid = request.headers["X-Orders-Event-Id"]
+        calls.append(eid)
+        if eid == rows[1]["id"] or (eid == rows[0]["id"] and calls.count(eid) < 3):
+            return httpx.Response(500)
+        return httpx.Response(200)
+
+    acts = WebhookActivities(shop.sessions, transport=httpx.MockTransport(answer))
+    policy = WebhookPolicy(
+        backoff_s=10, backoff_max_s=20, retry_for_s=60, timeout_s=10, allow_private=True
+    )
+    task_queue = f"record-hooks-{uuid.uuid4().hex[:6]}"
+    async with Worker(
+        shop.client,
+        task_queue=task_queue,
+        workflows=[WebhookDeliveryWorkflow],
+        activities=[acts.deliver_webhook, acts.give_up_webhook],
+        workflow_runner=workflow_runner(),
+    ):
+        for row in [*rows, rows[2]]:
+            handle = await signal_delivery(shop.client, task_queue, policy, row)
+        await handle.result()
+    await save(handle, "webhook_delivery")
+
+
 SCENARIOS: list[Callable[[Shop], Awaitable[None]]] = [
     lifecycle,
     timeout_and_cancels,
@@ -196,6 +268,7 @@ SCENARIOS: list[Callable[[Shop], Awaitable[None]]] = [
     after_sale_deadlines,
     rejected,
     friend_pay,
+    webhook_delivery,
 ]
 
 

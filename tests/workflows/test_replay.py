@@ -18,7 +18,7 @@ HISTORIES = sorted((Path(__file__).parent.parent / "histories").glob("*.json"))
 
 def test_histories_cover_every_workflow() -> None:
     names = " ".join(p.stem for p in HISTORIES)
-    for prefix in ("order_", "supplier_order_", "after_sale_"):
+    for prefix in ("order_", "supplier_order_", "after_sale_", "webhook_delivery"):
         assert prefix in names, f"no recorded history for {prefix}*"
 
 

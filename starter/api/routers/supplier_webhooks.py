@@ -1,7 +1,8 @@
 """Admin: suppliers' webhook endpoints and their deliveries (DESIGN.md §11).
 
-The endpoint is set here; events are made and sent by the dispatcher (starter/webhooks.py),
-which runs in the worker processes. The secret is stored to sign deliveries and never
+The endpoint is set here; events are made by the dispatcher (starter/webhooks.py), which
+runs in the worker processes, and delivered by Temporal (workflows/webhook_delivery.py).
+A redelivery signals the event's delivery workflow. The secret is stored to sign deliveries and never
 shown again; replacing it keeps the old one signing beside the new one (a second `v1` in
 `X-Orders-Signature`) for ORDERS_WEBHOOK_SECRET_OVERLAP, so a supplier can switch its
 receiver over without losing a delivery.
@@ -9,6 +10,7 @@ receiver over without losing a delivery.
 
 import base64
 import binascii
+import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
@@ -21,10 +23,10 @@ from db.session import write_session
 from db.tables import SupplierWebhook, WebhookAttempt, WebhookEvent
 from domain.errors import Conflict, InvalidInput, NotFound
 from domain.webhooks import BadTarget
-from starter.api.deps import Admin, Sessions, SettingsDep
+from starter.api.deps import Admin, Gateway, Sessions, SettingsDep
 from starter.api.routers._common import AUTH, errors, link
 from starter.api.schemas import Out
-from starter.webhooks import DROPPED, PENDING, check_endpoint
+from starter.webhooks import DROPPED, PENDING, check_endpoint, delivery_policy, signal_delivery
 
 router = APIRouter(prefix="/admin/suppliers", tags=["supplier webhooks"])
 
@@ -182,7 +184,7 @@ async def delete_webhook(supplier_id: SupplierId, principal: Admin, sessions: Se
         await s.execute(
             update(WebhookEvent)
             .where(WebhookEvent.supplier_id == supplier_id, WebhookEvent.state == PENDING)
-            .values(state=DROPPED, lease_until=None, lease_owner=None)
+            .values(state=DROPPED)
         )
     return Response(status_code=204)
 
@@ -269,10 +271,12 @@ async def redeliver(
     principal: Admin,
     sessions: Sessions,
     settings: SettingsDep,
+    gateway: Gateway,
 ) -> RedeliveryOut:
-    """The event goes back to `pending` with the same id and body, due now, and is
-    retried as a new event would be (for ORDERS_WEBHOOK_RETRY_FOR). It waits, as always,
-    for the earlier events of its supplier order still pending."""
+    """The event goes back to `pending` with the same id and body and its supplier order's
+    delivery workflow is signalled with a fresh delivery of it, retried as a new event would
+    be (for ORDERS_WEBHOOK_RETRY_FOR). It waits, as always, for the earlier events of its
+    supplier order still pending."""
     now = datetime.now(UTC)
     async with write_session(sessions) as s:
         hook = await s.get(SupplierWebhook, supplier_id)
@@ -281,12 +285,23 @@ async def redeliver(
             raise NotFound(f"no event {event_id!r} for supplier {supplier_id!r}")
         if hook is None:
             raise NotFound(f"supplier {supplier_id!r} has no webhook to send it to")
-        if event.state != PENDING or event.lease_until is None or event.lease_until < now:
-            event.state = PENDING
-            event.next_attempt_at = now
-            event.retry_until = now + settings.webhook_retry_for
-            event.lease_until = None
-            event.lease_owner = None
+        event.state = PENDING
+        event.next_attempt_at = now
+        event.retry_until = now + settings.webhook_retry_for
+        row = {
+            "id": event.id,
+            "supplier_id": event.supplier_id,
+            "supplier_order_id": event.supplier_order_id,
+            "order_no": event.order_no,
+            "log_id": event.log_id,
+        }
+    await signal_delivery(
+        await gateway.client(),
+        settings.task_queue,
+        delivery_policy(settings),
+        row,
+        key=f"{event.id}/{uuid.uuid4().hex[:12]}",
+    )
     return RedeliveryOut(
         event_id=event.id, type=event.type, state="pending", next_attempt_at=event.next_attempt_at
     )
