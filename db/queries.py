@@ -9,10 +9,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import ColumnElement, Row, Select, Subquery, func, or_, select, union
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 
 from db.mappers import catalog_product, customer_account
 from db.tables import (
@@ -425,41 +426,99 @@ OrderKey = tuple[datetime, str]
 """(created_at, order_no) of the last order of a page: where the next one starts."""
 
 
-_Q = TypeVar("_Q", bound=Select[*tuple[Any, ...]])
-
-
-def _searched(query: _Q, f: OrderSearch, after: OrderKey | None) -> _Q:
-    """`query` (over orders) narrowed to the orders matching `f`, after `after`, newest first."""
+def _order_filters(f: OrderSearch) -> list[ColumnElement[bool]]:
+    """The conditions on the order's own row (number, customer, type)."""
+    where = []
     if f.order_no is not None:
-        query = query.where(Order.order_no == f.order_no)
+        where.append(Order.order_no == f.order_no)
     if f.customer_id is not None:
-        query = query.where(Order.customer_id == f.customer_id)
+        where.append(Order.customer_id == f.customer_id)
     if f.order_type is not None:
-        query = query.where(Order.order_type == f.order_type)
-    # Supplier orders are matched with correlated EXISTS, never `order_no IN (...)` inside
-    # an OR: PostgreSQL then either probes ix_supplier_orders_order_no row by row down the
-    # keyset index (a common status: a page in well under a millisecond) or hashes the few
-    # matches (a rare one), where the IN form fell back to rescanning the subquery per row
-    # once the matches outgrew work_mem (seconds at a million orders).
-    has_part = SupplierOrder.order_no == Order.order_no
-    if f.supplier_id is not None:
-        has_part = has_part & (SupplierOrder.supplier_id == f.supplier_id)
-        query = query.where(select(SupplierOrder.id).where(has_part).exists())
-    if f.status is not None:
-        in_status = select(SupplierOrder.id).where(has_part, SupplierOrder.status == f.status)
-        query = query.where(or_(Order.status == f.status, in_status.exists()))
+        where.append(Order.order_type == f.order_type)
+    return where
+
+
+def _window(
+    at: InstrumentedAttribute[datetime],
+    no: InstrumentedAttribute[str],
+    f: OrderSearch,
+    after: OrderKey | None,
+) -> list[ColumnElement[bool]]:
+    """The creation window and the keyset, on (at, no): an order's or its supplier order's."""
+    where = []
     if f.created_from is not None:
-        query = query.where(Order.created_at >= f.created_from)
+        where.append(at >= f.created_from)
     if f.created_before is not None:
-        query = query.where(Order.created_at < f.created_before)
+        where.append(at < f.created_before)
     if after is not None:
-        at, no = after
-        # `created_at <= at` bounds the index range; the OR settles ties on the timestamp.
-        query = query.where(
-            Order.created_at <= at,
-            or_(Order.created_at < at, Order.order_no < no),
+        last_at, last_no = after
+        # `at <= last` bounds the index range; the OR settles ties on the timestamp.
+        where += [at <= last_at, or_(at < last_at, no < last_no)]
+    return where
+
+
+def _newest(
+    f: OrderSearch,
+    after: OrderKey | None,
+    n: int,
+    part_status: str | None,
+    order_status: str | None,
+) -> Select[*tuple[Any, ...]]:
+    """(created_at, order_no) of the next `n` matching orders, newest first, found along one
+    index: the orders' own, or (with a supplier or a supplier order status) the supplier
+    orders', whose (created_at, order_no) are their order's (written together at placement;
+    one supplier order per order and supplier)."""
+    on_orders = _order_filters(f)
+    if order_status is not None:
+        on_orders.append(Order.status == order_status)
+    if f.supplier_id is None and part_status is None:
+        return (
+            select(Order.created_at, Order.order_no)
+            .where(*on_orders, *_window(Order.created_at, Order.order_no, f, after))
+            .order_by(Order.created_at.desc(), Order.order_no.desc())
+            .limit(n)
         )
-    return query.order_by(Order.created_at.desc(), Order.order_no.desc())
+    so = SupplierOrder
+    query = select(so.created_at.label("created_at"), so.order_no.label("order_no"))
+    if f.supplier_id is not None:
+        query = query.where(so.supplier_id == f.supplier_id)
+    else:
+        query = query.distinct()  # one row per order, however many of its parts match
+    if part_status is not None:
+        query = query.where(so.status == part_status)
+    if on_orders:
+        query = query.join(Order, Order.order_no == so.order_no).where(*on_orders)
+    return (
+        query.where(*_window(so.created_at, so.order_no, f, after))
+        .order_by(so.created_at.desc(), so.order_no.desc())
+        .limit(n)
+    )
+
+
+def _matching(f: OrderSearch, after: OrderKey | None, n: int) -> Subquery:
+    """(created_at, order_no) of the next `n` orders matching `f` after `after`, newest first.
+
+    Every branch walks one index in (created_at, order_no) order and stops after `n` rows,
+    so a page costs about the same however deep it is and however many orders there are:
+    orders (created_at, order_no), (customer_id, …) or (order_type, …); supplier orders
+    (supplier_id, created_at, …). A status matches the order's or any of its supplier
+    orders' (with a supplier: that supplier's), so it takes two walks, orders (status, …)
+    and supplier orders (status, …) or (supplier_id, status, …), each at most `n` long,
+    merged: an EXISTS probed order by order walked every order placed since the last match
+    (hundreds of ms for a status or a supplier with few orders, at a million orders).
+    """
+    if f.status is None:
+        return _newest(f, after, n, None, None).subquery()
+    both = union(
+        select(*_newest(f, after, n, None, f.status).subquery().c),
+        select(*_newest(f, after, n, f.status, None).subquery().c),
+    ).subquery()
+    return (
+        select(both.c.created_at, both.c.order_no)
+        .order_by(both.c.created_at.desc(), both.c.order_no.desc())
+        .limit(n)
+        .subquery()
+    )
 
 
 async def search_orders(
@@ -471,7 +530,12 @@ async def search_orders(
     it is, and orders placed meanwhile never shift it. Returns the page and the key to
     continue after (None on the last page).
     """
-    query = _searched(select(Order), f, after).limit(limit + 1)
+    keys = _matching(f, after, limit + 1)
+    query = (
+        select(Order)
+        .join(keys, keys.c.order_no == Order.order_no)
+        .order_by(Order.created_at.desc(), Order.order_no.desc())
+    )
     rows = list((await s.scalars(query)).all())
     if len(rows) <= limit:
         return rows, None
@@ -479,79 +543,62 @@ async def search_orders(
     return rows, (rows[-1].created_at, rows[-1].order_no)
 
 
-@dataclass(frozen=True)
-class ExportRow:
-    """One supplier order of an order the search finds: a row of the CSV export."""
-
-    order_no: str
-    supplier_order_id: str
-    supplier_id: str
-    customer_id: str
-    order_type: str
-    status: str  # the order's
-    supplier_order_status: str
-    payable: Decimal  # payable, paid, refunded, created_at, paid_at: the order's, as
-    paid: Decimal  # GET /orders/{no} shows them (the same on each of its supplier orders)
-    refunded: Decimal
-    created_at: datetime
-    paid_at: datetime | None
-    supplier_order_payable: Decimal  # this supplier's part of `payable`
+EXPORT_COLUMNS: tuple[str, ...] = (
+    "order_no",
+    "supplier_order_id",
+    "supplier_id",
+    "customer_id",
+    "order_type",
+    "status",  # the order's
+    "supplier_order_status",
+    "payable",  # payable, paid, refunded, created_at, paid_at: the order's, as GET
+    "paid",  # /orders/{no} shows them (the same on each of its supplier orders' rows)
+    "refunded",
+    "created_at",
+    "paid_at",
+    "supplier_order_payable",  # this supplier's part of `payable`
+)
 
 
 async def export_batch(
     s: AsyncSession, f: OrderSearch, orders: int, after: OrderKey | None = None
-) -> tuple[list[ExportRow], OrderKey | None]:
+) -> tuple[Sequence[Row[*tuple[Any, ...]]], OrderKey | None]:
     """The supplier orders of the next `orders` orders matching `f` after `after`.
 
-    The same orders, in the same order, as `search_orders` pages through; with
-    `f.supplier_id` only that supplier's supplier orders of them. Two queries of plain
-    columns (no ORM objects, no JSON plan): the export's cost per row stays flat. Returns
-    the rows and the key to continue after (None once the orders are exhausted).
+    The same orders, in the same order, as `search_orders` pages through, each with its
+    supplier orders (with `f.supplier_id` only that supplier's), as rows of EXPORT_COLUMNS.
+    One query of plain columns (no ORM objects, no JSON plan, no list of ids to bind): the
+    cost per row stays flat. Returns the rows and the key to continue after (None once the
+    orders are exhausted).
     """
-    columns = select(
-        Order.order_no,
-        Order.customer_id,
-        Order.order_type,
-        Order.status,
-        Order.payable,
-        Order.paid,
-        Order.refunded,
-        Order.created_at,
-        Order.paid_at,
-    )
-    found = (await s.execute(_searched(columns, f, after).limit(orders))).all()
-    if not found:
-        return [], None
-    parts_query = select(
-        SupplierOrder.order_no,
-        SupplierOrder.id,
-        SupplierOrder.supplier_id,
-        SupplierOrder.status,
-        SupplierOrder.payable,
-    ).where(SupplierOrder.order_no.in_([o.order_no for o in found]))
-    if f.supplier_id is not None:
-        parts_query = parts_query.where(SupplierOrder.supplier_id == f.supplier_id)
-    parts: dict[str, list[Any]] = {}
-    for part in (await s.execute(parts_query)).all():
-        parts.setdefault(part.order_no, []).append(part)
-    rows = [
-        ExportRow(
-            order_no=o.order_no,
-            supplier_order_id=p.id,
-            supplier_id=p.supplier_id,
-            customer_id=o.customer_id,
-            order_type=o.order_type,
-            status=o.status,
-            supplier_order_status=p.status,
-            payable=o.payable,
-            paid=o.paid,
-            refunded=o.refunded,
-            created_at=o.created_at,
-            paid_at=o.paid_at,
-            supplier_order_payable=p.payable,
+    keys = _matching(f, after, orders)
+    part = SupplierOrder
+    query = (
+        select(
+            Order.order_no,
+            part.id,
+            part.supplier_id,
+            Order.customer_id,
+            Order.order_type,
+            Order.status,
+            part.status,
+            Order.payable,
+            Order.paid,
+            Order.refunded,
+            Order.created_at,
+            Order.paid_at,
+            part.payable,
         )
-        for o in found
-        for p in sorted(parts.get(o.order_no, []), key=lambda p: natural_key(p.id))
-    ]
-    last = found[-1]
-    return rows, (last.created_at, last.order_no) if len(found) == orders else None
+        .select_from(keys)
+        .join(Order, Order.order_no == keys.c.order_no)
+        .join(part, part.order_no == Order.order_no)
+        .order_by(Order.created_at.desc(), Order.order_no.desc(), part.id)
+    )
+    if f.supplier_id is not None:
+        query = query.where(part.supplier_id == f.supplier_id)
+    rows = (await (await s.connection()).execute(query)).all()  # Core: no ORM on the way
+    # Every order found has a row (a supplier order, of that supplier with a supplier_id):
+    # fewer orders than asked for means there are no more.
+    if len({row[0] for row in rows}) < orders:
+        return rows, None
+    return rows, (rows[-1][10], rows[-1][0])

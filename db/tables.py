@@ -87,7 +87,7 @@ class CoinLedger(Base):
 class Order(Base):
     __tablename__ = "orders"
     order_no: Mapped[str] = mapped_column(String(32), primary_key=True)
-    customer_id: Mapped[str] = mapped_column(String(64), index=True)
+    customer_id: Mapped[str] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(32))
     close_reason: Mapped[str | None] = mapped_column(String(32), nullable=True)
     subtotal: Mapped[Decimal] = mapped_column(Money)
@@ -114,6 +114,10 @@ class Order(Base):
     # Newest first, keyset-paged on (created_at, order_no): the admin search and the lists.
     __table_args__ = (
         Index("ix_orders_created_at_order_no", "created_at", "order_no"),
+        # The admin search's filters, each walked newest first (migration 0008).
+        Index("ix_orders_customer_created", "customer_id", "created_at", "order_no"),
+        Index("ix_orders_status_created", "status", "created_at", "order_no"),
+        Index("ix_orders_type_created", "order_type", "created_at", "order_no"),
         Index("ix_orders_pay_token_hash", "pay_token_hash", unique=True),
     )
 
@@ -143,7 +147,19 @@ class SupplierOrder(Base):
     extended: Mapped[bool] = mapped_column(Boolean, default=False)
     last_remind_at: Mapped[datetime | None]
 
-    __table_args__ = (Index("ix_supplier_orders_supplier_status", "supplier_id", "status"),)
+    # created_at and order_no are the order's (written together at placement): the admin
+    # search walks a supplier's, or a status's, supplier orders in its order's keyset order.
+    __table_args__ = (
+        Index(
+            "ix_supplier_orders_supplier_status_created",
+            "supplier_id",
+            "status",
+            "created_at",
+            "order_no",
+        ),
+        Index("ix_supplier_orders_supplier_created", "supplier_id", "created_at", "order_no"),
+        Index("ix_supplier_orders_status_created", "status", "created_at", "order_no"),
+    )
 
 
 class SubOrder(Base):

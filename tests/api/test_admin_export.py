@@ -7,7 +7,7 @@ suppliers the test made itself.
 import csv
 import io
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
@@ -16,7 +16,13 @@ from sqlalchemy import insert, update
 from db.queries import OrderSearch
 from db.session import write_session
 from db.tables import Order, SupplierOrder
-from starter.api.routers.admin import EXPORT_COLUMNS, csv_cell, export_csv
+from starter.api.routers.admin import (
+    EXPORT_COLUMNS,
+    export_csv,
+    money_cell,
+    text_cell,
+    time_cell,
+)
 from tests.api.helpers import Api, Who
 
 PATH = "/admin/orders/export.csv"
@@ -154,12 +160,13 @@ async def test_bad_filters_and_callers_are_refused_before_any_csv(api: Api) -> N
 
 def test_cells_never_start_a_formula() -> None:
     for text in ("=1+2", "+1", "-1", "@SUM(A1)", "\tx", "\rx"):
-        assert csv_cell(text) == f"'{text}"
-    assert csv_cell("a=b") == "a=b"
-    assert csv_cell(Decimal("5")) == "5.00" and csv_cell(Decimal("0.5")) == "0.50"
+        assert text_cell(text) == f"'{text}"
+    assert text_cell("a=b") == "a=b" and text_cell("") == ""
+    assert money_cell(Decimal("5")) == "5.00" and money_cell(Decimal("0.5")) == "0.50"
     at = datetime(2026, 1, 31, 16, 0, tzinfo=UTC) + timedelta(microseconds=5)
-    assert csv_cell(at) == "2026-01-31T16:00:00.000005Z"
-    assert csv_cell(None) == ""
+    assert time_cell(at) == "2026-01-31T16:00:00.000005Z"
+    assert time_cell(at.astimezone(timezone(timedelta(hours=8)))) == time_cell(at)
+    assert time_cell(None) == ""
 
 
 async def test_injected_text_is_defused_in_the_file(api: Api) -> None:

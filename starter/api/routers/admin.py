@@ -18,10 +18,10 @@ import binascii
 import csv
 import io
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import StreamingResponse
@@ -29,7 +29,7 @@ from pydantic import Field
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from db import queries
-from db.queries import OrderKey, OrderSearch
+from db.queries import EXPORT_COLUMNS, OrderKey, OrderSearch
 from domain.errors import InvalidInput, NotFound
 from domain.states import OrderStatus, OrderType, SupplierOrderStatus
 from settings import Settings
@@ -172,37 +172,47 @@ async def search(
 
 # --- CSV export -------------------------------------------------------------------------------
 
-EXPORT_COLUMNS: tuple[str, ...] = (
-    "order_no",
-    "supplier_order_id",
-    "supplier_id",
-    "customer_id",
-    "order_type",
-    "status",
-    "supplier_order_status",
-    "payable",
-    "paid",
-    "refunded",
-    "created_at",
-    "paid_at",
-    "supplier_order_payable",
-)
-EXPORT_BATCH = 500  # orders read per query (~1-2 rows each)
+EXPORT_BATCH = 1000  # orders read per query (~1.4 rows each)
 # A spreadsheet runs a cell starting with one of these as a formula (CSV injection).
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+FORMULA_START = frozenset("=+-@\t\r")
 
 
-def csv_cell(value: object) -> str:
-    """Money as a decimal with two places, times ISO-8601 in UTC, nothing as an empty cell;
-    text that a spreadsheet would read as a formula gets a leading apostrophe."""
-    if value is None:
-        return ""
-    if isinstance(value, Decimal):
-        return f"{value:.2f}"
-    if isinstance(value, datetime):
-        return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
-    text = str(value)
-    return f"'{text}" if text.startswith(FORMULA_START) else text
+def text_cell(value: str) -> str:
+    """Text as it is, unless a spreadsheet would read it as a formula: then with a leading
+    apostrophe (ids are free text; statuses and types are ours)."""
+    return f"'{value}" if value[:1] in FORMULA_START else value
+
+
+def money_cell(value: Decimal) -> str:
+    return f"{value:.2f}"
+
+
+def time_cell(value: datetime | None) -> str:
+    """ISO-8601 in UTC with a Z; nothing as an empty cell."""
+    return "" if value is None else value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _same(value: str) -> str:
+    return value
+
+
+# How each of queries.EXPORT_COLUMNS is written.
+_CELLS: tuple[Callable[[Any], str], ...] = (
+    text_cell,  # order_no
+    text_cell,  # supplier_order_id
+    text_cell,  # supplier_id
+    text_cell,  # customer_id
+    _same,  # order_type
+    _same,  # status
+    _same,  # supplier_order_status
+    money_cell,  # payable
+    money_cell,  # paid
+    money_cell,  # refunded
+    time_cell,  # created_at
+    time_cell,  # paid_at
+    money_cell,  # supplier_order_payable
+)
+assert len(_CELLS) == len(EXPORT_COLUMNS)
 
 
 async def export_csv(
@@ -221,10 +231,11 @@ async def export_csv(
     writer.writerow(EXPORT_COLUMNS)
     yield flush()
     after = None
+    cells = _CELLS
     while True:
         async with sessions() as s:
             rows, after = await queries.export_batch(s, filters, batch, after)
-        writer.writerows([csv_cell(getattr(r, c)) for c in EXPORT_COLUMNS] for r in rows)
+        writer.writerows([cell(v) for cell, v in zip(cells, row, strict=True)] for row in rows)
         if rows:
             yield flush()
         if after is None:
