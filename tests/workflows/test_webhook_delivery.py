@@ -2,6 +2,7 @@
 order's events go out in order, each retried with backoff until ORDERS_WEBHOOK_RETRY_FOR,
 then given up; a repeated signal queues an event once."""
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ from db.session import write_session
 from db.tables import SupplierWebhook, WebhookAttempt, WebhookEvent
 from domain.webhooks import EVENT_ID_HEADER, WebhookPolicy, delivery_workflow_id, verify
 from starter.webhooks import DELIVERED, FAILED, PENDING, signal_delivery
+from tests.api.helpers import eventually
 from worker import workflow_runner
 from workflows.webhook_delivery import WebhookDeliveryWorkflow
 
@@ -54,21 +56,21 @@ class Rig:
     so_id: str = field(default_factory=lambda: f"so-{uuid.uuid4().hex[:8]}")
     last: WorkflowHandle[Any, Any] = field(init=False)
 
-    async def events(self, n: int) -> list[dict[str, object]]:
+    async def events(self, n: int, supplier: str = "s1") -> list[dict[str, object]]:
         now = datetime.now(UTC)
         rows: list[dict[str, object]] = []
         async with write_session(self.sessions) as s:
-            if await s.get(SupplierWebhook, "s1") is None:
+            if await s.get(SupplierWebhook, supplier) is None:
                 s.add(
                     SupplierWebhook(
-                        supplier_id="s1", url=URL, secret=SECRET, created_at=now, updated_at=now
+                        supplier_id=supplier, url=URL, secret=SECRET, created_at=now, updated_at=now
                     )
                 )
             for i in range(n):
                 eid = f"evt_{uuid.uuid4().hex}"
                 row: dict[str, object] = {
                     "id": eid,
-                    "supplier_id": "s1",
+                    "supplier_id": supplier,
                     "supplier_order_id": self.so_id,
                     "order_no": "20261205000001",
                     "log_id": 100 + i,
@@ -173,3 +175,63 @@ async def test_a_repeated_signal_delivers_once_and_a_redelivery_again(rig: Rig) 
     await rig.handle().result()
     assert rig.endpoint.calls == [event["id"]] * 2
     assert await rig.state(event["id"]) == (DELIVERED, 2)
+
+
+async def test_a_hanging_endpoint_holds_up_only_its_own_supplier_order(
+    ts_env: WorkflowEnvironment, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    """Each supplier order has its own workflow, each attempt its own activity slot and
+    timeout: while one endpoint hangs, another supplier order's event goes out."""
+    release = asyncio.Event()
+    calls: list[str] = []
+
+    async def handle(request: httpx.Request) -> httpx.Response:
+        calls.append(request.headers[EVENT_ID_HEADER])
+        if request.url.path == "/slow":
+            await release.wait()
+        return httpx.Response(200)
+
+    acts = WebhookActivities(sessions, transport=httpx.MockTransport(handle))
+    task_queue = f"webhooks-{uuid.uuid4().hex[:8]}"
+    async with Worker(
+        ts_env.client,
+        task_queue=task_queue,
+        workflows=[WebhookDeliveryWorkflow],
+        activities=[acts.deliver_webhook, acts.give_up_webhook],
+        workflow_runner=workflow_runner(),
+    ):
+        slow = Rig(ts_env, sessions, task_queue, Endpoint())
+        fast = Rig(ts_env, sessions, task_queue, Endpoint())
+        (stuck,) = await slow.events(1)
+        async with write_session(sessions) as s:
+            hook = await s.get(SupplierWebhook, "s1")
+            assert hook is not None
+            hook.url = "https://erp.example.com/slow"
+            now = datetime.now(UTC)
+            s.add(
+                SupplierWebhook(
+                    supplier_id="s2", url=URL, secret=SECRET, created_at=now, updated_at=now
+                )
+            )
+        (other,) = await fast.events(1, supplier="s2")
+        await slow.signal(stuck)
+        await eventually(lambda: _called(calls, stuck["id"]), what="the slow endpoint called")
+        await fast.signal(other)
+        # Real time, not skipped: the other supplier order is delivered while s1 hangs.
+        await eventually(lambda: _in_state(sessions, other["id"], DELIVERED), what="s2 delivered")
+        await asyncio.sleep(0.2)
+        assert await _in_state(sessions, stuck["id"], PENDING)
+        release.set()
+        await eventually(lambda: _in_state(sessions, stuck["id"], DELIVERED), what="s1 delivered")
+        for rig in (slow, fast):
+            await rig.handle().terminate("test over")  # an idle workflow would hold time up
+
+
+async def _in_state(sessions: async_sessionmaker[AsyncSession], eid: object, state: str) -> bool:
+    async with sessions() as s:
+        event = await s.get(WebhookEvent, eid)
+        return event is not None and event.state == state
+
+
+async def _called(calls: list[str], eid: object) -> bool:
+    return eid in calls
