@@ -1,9 +1,15 @@
-"""The customer's shop, cart and checkout pages (DESIGN.md §9).
+"""The customer's shop, product, cart and checkout pages (DESIGN.md §9).
 
-They read through the API's own handlers and queries (the catalog list, the cart, the
-checkout forms of POST /checkout), so a page never shows a price, a split or postage the
-API would not; every change is a call of the API from the page's script (POST/PUT/DELETE
-/cart/lines, POST /orders, POST /cart/remove).
+They read through the API's own handlers and queries (the catalog list, the product and its
+reviews, the cart, the checkout forms of POST /checkout), so a page never shows a price, a
+split, postage or a reviewer the API would not; every change is a call of the API from the
+page's script (POST/PUT/DELETE /cart/lines, POST /orders, POST /cart/remove).
+
+`/ui/products/{sku}` (anyone) is a product's card and its reviews centre, newest first
+(`GET /products/{sku}/reviews`, 10 a page). Test ids: `product-page` (attr `data-sku`),
+`review` (attrs `data-auto`, `data-rating`) with `review-rating`, `review-text`,
+`review-reviewer`, `review-at`, `review-auto`; `no-reviews`, `next-reviews`,
+`first-reviews`; the shop card's `product-link`.
 """
 
 from dataclasses import dataclass, field
@@ -12,7 +18,7 @@ from typing import Annotated
 from urllib.parse import urlencode
 
 from annotated_types import MaxLen
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel
 
@@ -91,6 +97,38 @@ async def shop(
         cart_lines=len(cart),
         max_qty=MAX_QTY_PER_LINE,
         self_url=here,
+    )
+
+
+REVIEWS_PAGE_SIZE = 10
+
+
+@router.get("/products/{sku}")
+async def product_page(
+    request: Request,
+    viewer: MaybeViewer,
+    sessions: Sessions,
+    sku: Annotated[str, Path(min_length=1, max_length=64)],
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> Response:
+    """Anyone: the product (buyable as on its shop card) and its reviews, newest first."""
+    product = await catalog_api.get_product(sku, sessions)
+    reviews = await catalog_api.list_reviews(sku, sessions, REVIEWS_PAGE_SIZE, cursor)
+    customer = viewer is not None and viewer.role is Role.CUSTOMER
+    here = f"/ui/products/{sku}"
+    return render.page(
+        request,
+        viewer,
+        "product.html",
+        product=product,
+        reviews=reviews.items,
+        first_url=here if cursor else None,
+        next_url=(
+            f"{here}?{urlencode({'cursor': reviews.next_cursor})}" if reviews.next_cursor else None
+        ),
+        customer=customer,
+        login_to_buy=login_url(here),
+        max_qty=MAX_QTY_PER_LINE,
     )
 
 
