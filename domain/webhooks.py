@@ -5,7 +5,7 @@
 - The signature: `X-Orders-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<raw
   body>">`, one `v1` per valid secret (two while a secret is being rotated), and the check a
   receiver runs (`verify`).
-- Exponential backoff between attempts.
+- The contracts of the delivery workflow (its input, its signal, the attempt activity's).
 - Which endpoint URLs are acceptable: http(s) only, and no loopback, private, link-local or
   otherwise non-public address unless the platform allows private targets.
 """
@@ -17,7 +17,6 @@ import time
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import timedelta
 from urllib.parse import urlsplit
 
 from pydantic import Field
@@ -96,15 +95,6 @@ def verify(
 
 
 # --- retries ------------------------------------------------------------------------------
-
-
-def retry_delay(failures: int, first: timedelta, cap: timedelta, jitter: float = 1.0) -> timedelta:
-    """How long to wait after the `failures`-th failed attempt (1-based): `first`, twice
-    that, four times... never more than `cap`; `jitter` (e.g. 0.8-1.2, drawn by the
-    caller) spreads the retries of many events that failed together."""
-    exponent = min(max(failures - 1, 0), 32)
-    delay: timedelta = min(first * (2**exponent), cap)
-    return delay * jitter
 
 
 # --- endpoint URLs --------------------------------------------------------------------------

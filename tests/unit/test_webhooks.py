@@ -1,4 +1,4 @@
-"""Supplier webhooks, the pure parts: signatures, event ids, backoff, endpoint URLs."""
+"""Supplier webhooks, the pure parts: signatures, event ids, the delivery policy, endpoint URLs."""
 
 import hashlib
 import hmac
@@ -12,15 +12,16 @@ import pytest
 from domain.webhooks import (
     EVENT_TYPES,
     BadTarget,
+    WebhookDelivery,
+    delivery_workflow_id,
     event_id,
     parse_target,
     private_address,
-    retry_delay,
     signature_header,
     verify,
 )
 from settings import Settings
-from starter.webhooks import check_endpoint
+from starter.webhooks import check_endpoint, delivery_policy
 
 BODY = b'{"id":"evt_1","type":"supplier_order.paid"}'
 
@@ -71,19 +72,27 @@ def test_the_required_event_types_are_mapped() -> None:
     assert EVENT_TYPES["ship_reminder"] == "supplier_order.reminded"
 
 
-def test_backoff_doubles_from_the_first_delay_up_to_the_cap() -> None:
-    first, cap = timedelta(seconds=10), timedelta(minutes=5)
-    delays = [retry_delay(n, first, cap) for n in range(1, 8)]
-    assert delays[:4] == [timedelta(seconds=s) for s in (10, 20, 40, 80)]
-    assert delays[-1] == cap
-    assert retry_delay(1, first, cap, jitter=1.2) <= timedelta(seconds=30)
-    assert retry_delay(10_000, first, cap) == cap  # no overflow however many failures
+def test_the_delivery_policy_comes_from_the_settings() -> None:
+    """The retry policy a delivery workflow starts with (and keeps): Temporal retries the
+    attempt activity from ORDERS_WEBHOOK_BACKOFF, doubling up to _BACKOFF_MAX, for _RETRY_FOR."""
     defaults = Settings()
-    assert retry_delay(1, defaults.webhook_backoff, defaults.webhook_backoff_max, 1.2) < (
-        timedelta(seconds=30)
+    policy = delivery_policy(defaults)
+    assert (policy.backoff_s, policy.backoff_max_s) == (10, 3600)
+    assert policy.backoff_s < 30  # the first retry within 30 s
+    assert policy.retry_for_s == timedelta(days=3).total_seconds()
+    assert policy.timeout_s == 10 and policy.allow_private is False
+    # Zero backoffs (allowed by the settings) still make a valid policy.
+    zero = defaults.model_copy(
+        update={"webhook_backoff": timedelta(0), "webhook_backoff_max": timedelta(0)}
     )
-    assert defaults.webhook_retry_for == timedelta(days=3)
-    assert defaults.webhook_allow_private is False
+    assert delivery_policy(zero).backoff_s > 0 and delivery_policy(zero).backoff_max_s > 0
+
+
+def test_a_redelivery_is_a_fresh_delivery_of_the_same_event() -> None:
+    assert delivery_workflow_id("20261205000001-s1") == "webhook-20261205000001-s1"
+    first = WebhookDelivery(key="evt_1", event_id="evt_1", log_id=7)
+    again = WebhookDelivery(key="evt_1/0a1b2c3d4e5f", event_id="evt_1", log_id=7)
+    assert first.event_id == again.event_id and first.key != again.key
 
 
 @pytest.mark.parametrize(
