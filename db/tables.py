@@ -366,9 +366,10 @@ class WebhookEvent(Base):
     """The outbox: one event for one supplier, made from one order_log row (`log_id`).
 
     `state`: pending → delivered (a 2xx), failed (gave up after ORDERS_WEBHOOK_RETRY_FOR) or
-    dropped (the endpoint was removed). A dispatcher claims a due event by setting
-    `lease_until`; an event is due only once every earlier event (`log_id`) of its supplier
-    order has left `pending`.
+    dropped (the endpoint was removed). Delivery is WebhookDeliveryWorkflow's (one per
+    supplier order, events in `log_id` order); `attempts` counts its attempts.
+    `lease_until` / `lease_owner` are left from the first, in-process delivery and no longer
+    written (dropping them needs a migration).
     """
 
     __tablename__ = "webhook_events"
