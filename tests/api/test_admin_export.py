@@ -16,6 +16,8 @@ from sqlalchemy import insert, update
 from db.queries import OrderSearch
 from db.session import write_session
 from db.tables import Order, SupplierOrder
+from settings import Settings
+from starter.api.app import create_app
 from starter.api.routers.admin import (
     EXPORT_COLUMNS,
     export_csv,
@@ -257,3 +259,22 @@ async def test_a_big_export_streams_in_batches(api: Api) -> None:
     pieces = [p async for p in export_csv(api.sessions, OrderSearch(supplier_id=supplier), 1000)]
     assert len(pieces) == 1 + 3
     assert [p.count("\r\n") for p in pieces] == [1, 1000, 1000, 500]
+
+
+def test_openapi_documents_the_export() -> None:
+    spec = create_app(Settings()).openapi()
+    op = spec["paths"]["/admin/orders/export.csv"]["get"]
+    assert set(op["responses"]["200"]["content"]) == {"text/csv"}
+    assert {"401", "403", "422"} <= set(op["responses"])
+    params = {p["name"] for p in op["parameters"]}
+    assert params == {
+        "status",
+        "customer_id",
+        "supplier_id",
+        "order_type",
+        "created_from",
+        "created_to",
+        "order_no",
+    }
+    search = spec["paths"]["/admin/orders"]["get"]
+    assert params | {"limit", "cursor"} == {p["name"] for p in search["parameters"]}

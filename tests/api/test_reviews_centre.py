@@ -21,6 +21,8 @@ from db import queries
 from db.session import create_all, make_engine, make_session_factory, write_session
 from db.tables import Customer, Order, OrderItem, Review, SubOrder, SupplierOrder
 from domain.policy import Policy
+from settings import Settings
+from starter.api.app import create_app
 from tests.api.helpers import Api, Who, uid
 from tests.support.postgres import create_database, drop_database
 
@@ -240,3 +242,12 @@ async def test_review_query_pages_ties_on_sqlite_and_postgresql(
         rows, _ = await queries.product_reviews(s, "tea", 10)
     assert {r.reviewer_name for r in rows} == {"Zhang San"}
     assert [r.auto for r in rows] == [False, False, False, False, True]
+
+
+def test_openapi_documents_the_reviews_centre() -> None:
+    spec = create_app(Settings()).openapi()
+    op = spec["paths"]["/products/{sku}/reviews"]["get"]
+    assert {"200", "404", "422"} <= set(op["responses"]) and "401" not in op["responses"]
+    item = spec["components"]["schemas"]["ReviewOut"]["properties"]
+    assert {"rating", "text", "auto", "at", "reviewer"} == set(item)
+    assert "GetReviews" in spec["paths"]["/products/{sku}"]["get"]["responses"]["200"]["links"]
