@@ -61,6 +61,9 @@ PASSTHROUGH = (
     "asyncpg",
     "aiosqlite",
     "greenlet",
+    # The payload codec's AES-GCM (a Rust extension) reaches the sandbox through the
+    # settings whenever a workflow's module imports them, as the tests' modules do.
+    "cryptography",
     # Temporal's tracing interceptor runs inside workflows: one OpenTelemetry context module.
     "opentelemetry",
 )
