@@ -102,6 +102,48 @@ async def test_search_by_number_customer_and_status(web: Web, open_page: OpenPag
     await no_horizontal_scroll(page)
 
 
+async def test_order_type_filter_and_csv_export(web: Web, open_page: OpenPage) -> None:
+    """The type select narrows the search; "Export CSV" downloads the same search as CSV."""
+    o = await orders(web)
+    customer: Who = o["customer"]
+    sku = await web.api.product(o["supplier"])
+    promo = await web.api.ok(
+        "POST",
+        "/orders",
+        customer,
+        {"lines": [{"sku": sku, "qty": 1}], "coins": "0.00", "order_type": "activity"},
+        expect=201,
+    )
+    page = await open_page(web, "admin", viewport=DESKTOP)
+    await page.goto(f"/ui/admin?customer_id={customer.sub}")
+    assert await rows(page) == [promo["order_no"], o["paid"], o["unpaid"]]
+    await page.get_by_label("Order type").select_option("activity")
+    async with page.expect_navigation():
+        await page.get_by_test_id("search-submit").click()
+    assert await rows(page) == [promo["order_no"]]
+    await expect(page.get_by_label("Order type")).to_have_value("activity")
+
+    link = page.get_by_test_id("export-csv")
+    href = await link.get_attribute("href") or ""
+    assert urlsplit(href).path == "/admin/orders/export.csv"
+    assert parse_qs(urlsplit(href).query) == {
+        "customer_id": [customer.sub],
+        "order_type": ["activity"],
+    }
+    async with page.expect_download() as info:
+        await link.click()
+    download = await info.value
+    path = await download.path()
+    lines = path.read_text(encoding="utf-8").splitlines()
+    assert lines[0].startswith("order_no,")
+    assert len(lines) == 2 and lines[1].startswith(promo["order_no"] + ","), lines
+
+    # A refused search offers no export (it would not be the search shown).
+    await page.goto("/ui/admin?order_type=gift")
+    await expect(page.get_by_test_id("error-message")).to_contain_text("order_type")
+    await expect(page.get_by_test_id("export-csv")).to_have_count(0)
+
+
 async def test_pages_with_a_next_link(web: Web, open_page: OpenPage) -> None:
     o = await orders(web)
     customer: Who = o["customer"]

@@ -113,6 +113,7 @@ async def test_every_page_fits_labels_and_takes_the_keyboard(
     pages: list[tuple[str | tuple[str, str, str | None] | None, str, str]] = [
         (None, "/ui/login", "login"),
         (customer, "/ui/shop", "shop"),
+        (customer, "/ui/products/tea-1", "product"),
         (customer, "/ui/cart", "cart"),
         (customer, "/ui/checkout", "checkout"),
         (customer, "/ui/orders", "orders"),

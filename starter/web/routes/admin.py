@@ -26,7 +26,13 @@ from domain.errors import InvalidInput, NotFound
 from domain.states import OrderStatus, SupplierOrderStatus
 from settings import Settings
 from starter.api.deps import Sessions, SettingsDep
-from starter.api.routers.admin import AdminOrderPage, order_log_view, search, search_filters
+from starter.api.routers.admin import (
+    ORDER_TYPES,
+    AdminOrderPage,
+    order_log_view,
+    search,
+    search_filters,
+)
 from starter.api.schemas import LogEntry, OrderOut
 from starter.web import live, render
 from starter.web.session import AdminViewer
@@ -36,7 +42,15 @@ router = APIRouter(
 )
 
 PAGE_SIZE = 20
-FILTERS = ("order_no", "customer_id", "supplier_id", "status", "created_from", "created_to")
+FILTERS = (
+    "order_no",
+    "customer_id",
+    "supplier_id",
+    "status",
+    "order_type",
+    "created_from",
+    "created_to",
+)
 
 # The status select: the order's own statuses, then those only a supplier order has
 # (a status matches the order's or any of its supplier orders').
@@ -77,6 +91,12 @@ def admin_href(params: dict[str, str], **extra: str) -> str:
     """/ui/admin with the non-empty filters (and `extra`: cursor, fragment)."""
     chosen = {k: v for k, v in {**params, **extra}.items() if v}
     return "/ui/admin" + (f"?{urlencode(chosen)}" if chosen else "")
+
+
+def export_href(form: dict[str, str]) -> str:
+    """GET /admin/orders/export.csv with the page's filters (the cookie authenticates it)."""
+    chosen = {k: v for k, v in form.items() if v}
+    return "/admin/orders/export.csv" + (f"?{urlencode(chosen)}" if chosen else "")
 
 
 def page_size(text: str) -> int:
@@ -135,7 +155,9 @@ async def admin_page(
         status_code=422 if error else 200,
         form=form,
         status_groups=STATUS_GROUPS,
+        order_types=ORDER_TYPES,
         error=error,
+        export_href=None if error else export_href(form),
         rows=rows,
         searched=found is not None,
         cursor=cursor,
