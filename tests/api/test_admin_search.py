@@ -4,7 +4,6 @@ The API tests share one database, so every search here is narrowed to the custom
 suppliers the test made itself.
 """
 
-import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -17,10 +16,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from db import queries
 from db.queries import OrderSearch
-from db.session import create_all, make_engine, make_session_factory, write_session
+from db.session import write_session
 from db.tables import Order, SupplierOrder
 from tests.api.helpers import Api, Who
-from tests.support.postgres import create_database, drop_database
+from tests.support.read_model import empty_read_model
 
 
 async def search(api: Api, expect: int = 200, who: Who | None = None, **params: Any) -> Any:
@@ -200,21 +199,8 @@ async def test_admins_only(api: Api) -> None:
 async def search_db(
     request: pytest.FixtureRequest, tmp_path: Path
 ) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    name = ""
-    if request.param == "sqlite":
-        url = f"sqlite+aiosqlite:///{tmp_path}/search.db"
-    else:
-        pg_url: str = request.getfixturevalue("pg_url")
-        name = f"search_{uuid.uuid4().hex[:12]}"
-        url = await create_database(pg_url, name)
-    engine = make_engine(url)
-    try:
-        await create_all(engine)
-        yield make_session_factory(engine)
-    finally:
-        await engine.dispose()
-        if name:
-            await drop_database(pg_url, name)
+    async with empty_read_model(request.param, request, tmp_path) as sessions:
+        yield sessions
 
 
 T0 = datetime(2026, 4, 1, 8, 0, tzinfo=UTC)

@@ -1,7 +1,6 @@
 """The catalog list (GET /products) and the server-side cart (/cart/lines, /cart/remove)."""
 
 import asyncio
-import uuid
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
@@ -12,12 +11,12 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from db import queries
-from db.session import create_all, make_engine, make_session_factory, write_session
+from db.session import write_session
 from db.tables import Product
 from settings import Settings
 from starter.api.app import create_app
 from tests.api.helpers import Api, Who, uid
-from tests.support.postgres import create_database, drop_database
+from tests.support.read_model import empty_read_model
 
 
 async def _named_product(api: Api, supplier: Who, name: str, active: bool = True) -> str:
@@ -267,21 +266,8 @@ def test_openapi_documents_the_catalog_list_and_cart() -> None:
 async def catalog_db(
     request: pytest.FixtureRequest, tmp_path: Path
 ) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    name = ""
-    if request.param == "sqlite":
-        url = f"sqlite+aiosqlite:///{tmp_path}/catalog.db"
-    else:
-        pg_url: str = request.getfixturevalue("pg_url")
-        name = f"catalog_{uuid.uuid4().hex[:12]}"
-        url = await create_database(pg_url, name)
-    engine = make_engine(url)
-    try:
-        await create_all(engine)
-        yield make_session_factory(engine)
-    finally:
-        await engine.dispose()
-        if name:
-            await drop_database(pg_url, name)
+    async with empty_read_model(request.param, request, tmp_path) as sessions:
+        yield sessions
 
 
 async def test_list_products_query_on_sqlite_and_postgresql(

@@ -7,7 +7,6 @@ and never by account. The query itself (ties on the time, deep pages, other prod
 out) runs on SQLite and PostgreSQL.
 """
 
-import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -18,13 +17,13 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from db import queries
-from db.session import create_all, make_engine, make_session_factory, write_session
+from db.session import write_session
 from db.tables import Customer, Order, OrderItem, Review, SubOrder, SupplierOrder
 from domain.policy import Policy
 from settings import Settings
 from starter.api.app import create_app
 from tests.api.helpers import Api, Who, uid
-from tests.support.postgres import create_database, drop_database
+from tests.support.read_model import empty_read_model
 
 
 async def reviews(api: Api, sku: str, expect: int = 200, **params: Any) -> Any:
@@ -122,21 +121,8 @@ async def test_unknown_product_and_bad_input(api: Api) -> None:
 async def review_db(
     request: pytest.FixtureRequest, tmp_path: Path
 ) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    name = ""
-    if request.param == "sqlite":
-        url = f"sqlite+aiosqlite:///{tmp_path}/reviews.db"
-    else:
-        pg_url: str = request.getfixturevalue("pg_url")
-        name = f"reviews_{uuid.uuid4().hex[:12]}"
-        url = await create_database(pg_url, name)
-    engine = make_engine(url)
-    try:
-        await create_all(engine)
-        yield make_session_factory(engine)
-    finally:
-        await engine.dispose()
-        if name:
-            await drop_database(pg_url, name)
+    async with empty_read_model(request.param, request, tmp_path) as sessions:
+        yield sessions
 
 
 T0 = datetime(2026, 4, 1, 8, 0, tzinfo=UTC)
