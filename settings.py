@@ -134,6 +134,12 @@ class Settings(BaseSettings):
         default=100, alias="ORDERS_WORKER_WORKFLOW_TASKS"
     )
     worker_max_concurrent_activities: int = Field(default=100, alias="ORDERS_WORKER_ACTIVITIES")
+    # Workflows the worker keeps in memory (the sticky cache); an evicted one is rebuilt by
+    # replaying its history on its next task. Sized from the RSS each cached workflow costs
+    # (bench/README.md, bench-flashsale); 0 turns caching off (every task replays).
+    worker_max_cached_workflows: int = Field(
+        default=1000, ge=0, alias="ORDERS_WORKER_MAX_CACHED_WORKFLOWS"
+    )
 
     # Logs of the API and the worker (starter/logs.py): one JSON object a line, or text.
     log_format: Literal["json", "text"] = Field(default="json", alias="ORDERS_LOG_FORMAT")
@@ -148,6 +154,14 @@ class Settings(BaseSettings):
     )
     api_shutdown_timeout: Annotated[Duration, AfterValidator(_not_negative)] = Field(
         default=timedelta(seconds=30), alias="ORDERS_API_SHUTDOWN_TIMEOUT"
+    )
+    # Admission control (starter/api/admission.py, docs/operations.md): at most this many
+    # command requests (those that reach Temporal) in flight per API process; one more waits
+    # up to the queue timeout for a slot, then gets 503 `overloaded` with Retry-After.
+    # Reads, probes and /metrics are never held. 0: no bound.
+    api_max_inflight: int = Field(default=32, ge=0, alias="ORDERS_API_MAX_INFLIGHT")
+    api_queue_timeout: Annotated[Duration, AfterValidator(_not_negative)] = Field(
+        default=timedelta(milliseconds=250), alias="ORDERS_API_QUEUE_TIMEOUT"
     )
     worker_shutdown_timeout: Annotated[Duration, AfterValidator(_not_negative)] = Field(
         default=timedelta(seconds=30), alias="ORDERS_WORKER_SHUTDOWN_TIMEOUT"

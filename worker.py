@@ -113,9 +113,12 @@ def build_worker(
     max_concurrent_workflow_tasks: int = 100,
     max_concurrent_activities: int = 100,
     graceful_shutdown_timeout: timedelta = timedelta(0),
+    max_cached_workflows: int = 1000,
 ) -> Worker:
     """`graceful_shutdown_timeout`: how long activities in flight may run on after shutdown
-    begins (polling stops at once); then they are cancelled."""
+    begins (polling stops at once); then they are cancelled. `max_cached_workflows`: the
+    sticky cache (ORDERS_WORKER_MAX_CACHED_WORKFLOWS); an evicted workflow replays its
+    history on its next task, so it bounds memory, not what the worker can run."""
     return Worker(
         client,
         task_queue=task_queue,
@@ -126,6 +129,7 @@ def build_worker(
         max_concurrent_activities=max_concurrent_activities,
         max_concurrent_local_activities=max_concurrent_activities,
         graceful_shutdown_timeout=graceful_shutdown_timeout,
+        max_cached_workflows=max_cached_workflows,
     )
 
 
@@ -169,6 +173,7 @@ async def main(provider: PaymentProvider | None = None) -> None:
         max_concurrent_workflow_tasks=settings.worker_max_concurrent_workflow_tasks,
         max_concurrent_activities=settings.worker_max_concurrent_activities,
         graceful_shutdown_timeout=settings.worker_shutdown_timeout,
+        max_cached_workflows=settings.worker_max_cached_workflows,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
