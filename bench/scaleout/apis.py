@@ -31,6 +31,12 @@ class Tally:
     transport_errors: Counter[str] = field(default_factory=Counter)
     retries: int = 0
     served: Counter[str] = field(default_factory=Counter)  # "api-2#2": answers per generation
+    # Per attempt: seconds of each accepted answer (not 429/503/504) by kind ("read" for GET,
+    # else "command"), answers that shed the request (429 or 503 with Retry-After), attempts
+    # that timed out (the client's timeout or a 504).
+    accepted_s: dict[str, list[float]] = field(default_factory=dict)
+    shed: int = 0
+    timeouts: int = 0
 
 
 def _retry_after(r: httpx.Response) -> float | None:
@@ -53,14 +59,22 @@ def _error_code(r: httpx.Response) -> str:
 class Apis:
     """The API processes behind a client-side "load balancer": round robin, retry elsewhere."""
 
-    def __init__(self, services: Sequence[Service], tally: Tally) -> None:
+    def __init__(
+        self,
+        services: Sequence[Service],
+        tally: Tally,
+        timeout: float = 60.0,
+        deadline: float = REQUEST_DEADLINE_S,
+    ) -> None:
+        """`timeout`: one attempt (httpx); `deadline`: one call, its retries included."""
         self.services = list(services)
         self.tally = tally
         self.active = 1
+        self.deadline = deadline
         self._next = itertools.count()
         limits = httpx.Limits(max_connections=200, max_keepalive_connections=50)
         self.http = [
-            httpx.AsyncClient(base_url=s.url, timeout=60, limits=limits) for s in self.services
+            httpx.AsyncClient(base_url=s.url, timeout=timeout, limits=limits) for s in self.services
         ]
 
     async def aclose(self) -> None:
@@ -86,17 +100,20 @@ class Apis:
         data = json.dumps(body).encode() if body is not None else b""
         if signed:
             headers["X-Signature"] = sign_body(WEBHOOK_SECRET, data)
-        deadline = time.monotonic() + REQUEST_DEADLINE_S
+        deadline = time.monotonic() + self.deadline
         k = next(self._next)
         delay = 0.2
         while True:
             i = k % self.active
             svc = self.services[i]
             wait: float | None
+            t0 = time.perf_counter()
             try:
                 r = await self.http[i].request(method, path, content=data, headers=headers)
             except httpx.TransportError as err:
                 self.tally.transport_errors[type(err).__name__] += 1
+                if isinstance(err, httpx.TimeoutException):
+                    self.tally.timeouts += 1
                 wait = delay
             else:
                 self.tally.status[str(r.status_code)] += 1
@@ -104,12 +121,18 @@ class Apis:
                 if r.status_code >= 500:
                     self.tally.server_errors[f"{r.status_code} {_error_code(r)}"] += 1
                 if r.status_code not in (429, 503, 504):
+                    kind = "read" if method == "GET" else "command"
+                    self.tally.accepted_s.setdefault(kind, []).append(time.perf_counter() - t0)
                     return r
                 wait = _retry_after(r)
+                if r.status_code == 504:
+                    self.tally.timeouts += 1
+                elif wait is not None:
+                    self.tally.shed += 1
                 if wait is None:
                     wait = delay
             if time.monotonic() + wait > deadline:
-                raise RuntimeError(f"{method} {path}: no answer within {REQUEST_DEADLINE_S:.0f}s")
+                raise RuntimeError(f"{method} {path}: no answer within {self.deadline:.0f}s")
             self.tally.retries += 1
             await asyncio.sleep(wait)
             delay = min(delay * 2, 2.0)

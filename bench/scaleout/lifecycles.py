@@ -31,6 +31,14 @@ class Lifecycles(StepTimes):
     submitted: int = 0  # submits answered 201
     progress: asyncio.Event = field(default_factory=asyncio.Event)
 
+    async def wait_paid(self, order_no: str, supplier_order_id: str, token: str) -> None:
+        """Until the supplier order is paid: from the read model (a subclass may ask the API)."""
+        await self.watch.paid(supplier_order_id)
+
+    async def wait_settled(self, order_no: str, token: str) -> str:
+        """Until the order is FINISHED or CLOSED; returns which (read model here)."""
+        return await self.watch.settled(order_no)
+
     async def one(self, i: int) -> None:
         req = self.shop.request(i)
         customer = mint_token(JWT_SECRET, req.customer_id, Role.CUSTOMER)
@@ -51,19 +59,21 @@ class Lifecycles(StepTimes):
                 "POST", f"/orders/{order_no}/pay", token=customer, body={}, key=f"{key}-p"
             )
         expect(r, 202, f"pay {order_no}")
-        sides = [self.supplier_side(so, customer, key) for so in placed["supplier_orders"]]
+        sides = [
+            self.supplier_side(so, customer, key, order_no) for so in placed["supplier_orders"]
+        ]
         if self.dup_pay_every and i % self.dup_pay_every == 0:
-            sides.append(self.second_payment(placed))
+            sides.append(self.second_payment(placed, customer))
         await asyncio.gather(*sides)
         async with self.step("finished visible"):
-            status = await self.watch.settled(order_no)
+            status = await self.wait_settled(order_no, customer)
         if status != OrderStatus.FINISHED.value:
             raise RuntimeError(f"order {order_no} ended {status}")
 
-    async def second_payment(self, placed: dict[str, Any]) -> None:
+    async def second_payment(self, placed: dict[str, Any], customer: str) -> None:
         """The provider reports a second payment once the order is paid: it goes back, once."""
         order_no = placed["order_no"]
-        await self.watch.paid(placed["supplier_orders"][0]["id"])
+        await self.wait_paid(order_no, placed["supplier_orders"][0]["id"], customer)
         event = {
             "event_id": f"second-{order_no}",
             "order_no": order_no,
@@ -76,13 +86,15 @@ class Lifecycles(StepTimes):
         expect(r, 202, f"second payment {order_no}")
         self.dup_paid.append(order_no)
 
-    async def supplier_side(self, so: dict[str, Any], customer: str, key: str) -> None:
+    async def supplier_side(
+        self, so: dict[str, Any], customer: str, key: str, order_no: str
+    ) -> None:
         so_id = so["id"]
         supplier = mint_token(
             JWT_SECRET, f"user-{so['supplier_id']}", Role.SUPPLIER, so["supplier_id"]
         )
         async with self.step("paid visible"):
-            await self.watch.paid(so_id)
+            await self.wait_paid(order_no, so_id, customer)
         tracking = f"T{so_id}"
         ship = {
             "carrier": "sf",

@@ -17,6 +17,7 @@ from db.session import make_engine, make_session_factory
 from settings import DEV_JWT_SECRET, DEV_WEBHOOK_SECRET, Settings, get_settings
 from starter import telemetry, web
 from starter.api import errors, observability
+from starter.api.admission import Admission
 from starter.api.drain import Drain, DrainingServer
 from starter.api.request_context import RequestContext
 from starter.api.routers import (
@@ -79,6 +80,10 @@ def create_app(
     )
     errors.install(app)
     app.state.drain = Drain()  # set on SIGTERM by DrainingServer, read by /readyz
+    # Bounds the commands in flight in this process (starter/api/admission.py).
+    app.state.admission = Admission(
+        settings.api_max_inflight, settings.api_queue_timeout.total_seconds()
+    )
     for module in (
         health,
         checkout,
@@ -99,6 +104,7 @@ def create_app(
     web.install(app, settings)
     app.add_middleware(RequestContext)  # request ids, access lines (starter.logs)
     observability.install(app, settings)  # last: its middlewares wrap all the others
+    app.state.observability.registry.register(app.state.admission)
     return app
 
 

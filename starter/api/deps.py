@@ -20,6 +20,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from settings import Settings
+from starter.api.admission import Admitted
 from starter.api.errors import ApiError, forbidden, unauthorized
 from starter.api.idempotency import Work, run_idempotent, update_id
 from starter.api.temporal import TemporalGateway
@@ -156,6 +157,7 @@ def command(*roles: Role) -> Callable[..., Ctx]:
 
     def ctx(
         principal: Annotated[Principal, Depends(guard)],
+        _: Admitted,  # a slot of ORDERS_API_MAX_INFLIGHT, after the caller is known
         settings: SettingsDep,
         sessions: Sessions,
         gateway: Gateway,

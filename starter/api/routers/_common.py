@@ -15,7 +15,8 @@ def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
         409: "Refused in the current state",
         422: "Invalid input",
         429: "Too soon; see retry_at",
-        503: "Temporal or the database is unreachable",
+        503: "Temporal or the database is unreachable, or the API process is at its limit "
+        "of commands in flight (`overloaded`); retry after Retry-After",
         504: "Sent but not confirmed in time; retry with the same Idempotency-Key",
     }
     return {s: {"model": ErrorResponse, "description": text.get(s, "Error")} for s in statuses}

@@ -14,6 +14,7 @@ from db import queries
 from domain.errors import InvalidInput, InvalidState, NotFound
 from domain.messages import PaymentEvent, TrackingEvent
 from domain.supplier_rules import VIRTUAL_METHOD
+from starter.api.admission import Admitted
 from starter.api.deps import Gateway, Sessions, SettingsDep
 from starter.api.errors import ApiError, from_rpc_error
 from starter.api.payments import deliver_payment
@@ -66,6 +67,7 @@ async def _verified(request: Request, secret: str, signature: str | None, model:
 )
 async def payment_webhook(
     request: Request,
+    _: Admitted,
     sessions: Sessions,
     gateway: Gateway,
     settings: SettingsDep,
@@ -94,6 +96,7 @@ async def payment_webhook(
 )
 async def carrier_webhook(
     request: Request,
+    _: Admitted,
     sessions: Sessions,
     gateway: Gateway,
     settings: SettingsDep,
