@@ -9,7 +9,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: venv test lint fmt dev bench bench-scaleout bench-search bytecode clean lock pg-bin browser-bin screenshots
+.PHONY: venv test lint fmt dev bench bench-scaleout bench-flashsale bench-search bytecode clean lock pg-bin browser-bin screenshots
 
 venv: $(STAMP)
 
@@ -81,6 +81,11 @@ bench: venv bytecode
 # SIGKILLed worker and a restarted API under load, every invariant checked (bench/README.md).
 bench-scaleout: venv bytecode pg-bin
 	$(BIN)/python -m bench.scaleout
+
+# 10,000 unpaid orders through the HTTP API, all left to expire (deadlines falling while they
+# arrive): submit rate, auto-cancel lateness p50/p99/max, drain, RSS of worker/API/server.
+bench-flashsale: venv bytecode pg-bin
+	$(BIN)/python -m bench.flashsale
 
 # Admin search and CSV export on 1,000,000 supplier orders in a throwaway PostgreSQL: page p50/p99
 # per filter (first and 50 pages deep), export rows/s and peak RSS (bench/README.md).

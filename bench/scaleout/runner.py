@@ -4,14 +4,12 @@ the phases, then every check; returns the run's record."""
 from __future__ import annotations
 
 import argparse
-import contextlib
 import itertools
 import os
 import shutil
 import signal
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 from sqlalchemy import text
@@ -23,6 +21,7 @@ from bench.lifecycle.watch import ReadModelWatch
 from bench.scaleout.apis import Apis
 from bench.scaleout.checks import check_clients, check_faults, check_workflows
 from bench.scaleout.config import service_env
+from bench.scaleout.database import read_model_database
 from bench.scaleout.logs import pg_log_and_pids, pg_log_conflicts, worker_log_problems
 from bench.scaleout.phases import clean_phase, fault_phase, warm_up
 from bench.scaleout.read_model_checks import check_read_model, wait_refunds_settled
@@ -31,8 +30,6 @@ from bench.scaleout.report import Report
 from bench.scaleout.service import Service
 from bench.scaleout.stack import Stack
 from bench.server import DevServer, free_port
-from db.migrate import upgrade_async
-from tests.support.postgres import create_database, start_postgres
 
 
 async def run(args: argparse.Namespace) -> Report:
@@ -42,13 +39,8 @@ async def run(args: argparse.Namespace) -> Report:
     print(f"work dir {tmp} (logs of every process)", flush=True)
     ok = False
     try:
-        with contextlib.ExitStack() as pg_stack:
-            if args.pg_url:
-                url = await create_database(args.pg_url, f"scaleout_{uuid.uuid4().hex[:10]}")
-            else:
-                url = pg_stack.enter_context(start_postgres())
+        async with read_model_database(args.pg_url, "scaleout") as url:
             report.database_url = url
-            await upgrade_async(url)
             report.lap("database")
             async with DevServer(in_memory=args.in_memory, workdir=tmp) as server:
                 report.lap("temporal")
