@@ -9,7 +9,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: venv test lint fmt dev bench bench-scaleout bench-flashsale bench-search bytecode clean lock pg-bin browser-bin screenshots
+.PHONY: venv test lint fmt dev bench bench-api bench-scaleout bench-flashsale bench-search bytecode clean lock pg-bin browser-bin screenshots
 
 venv: $(STAMP)
 
@@ -76,6 +76,11 @@ dev: venv bytecode
 
 bench: venv bytecode
 	$(BIN)/python -m bench.lifecycle
+
+# Lifecycles through the HTTP API (worker and API processes, PostgreSQL) against the empty-workflow
+# rate of the same server, latency per step at 16 in flight, shedding at 2x that load (bench/README.md).
+bench-api: venv bytecode pg-bin
+	$(BIN)/python -m bench.api_load
 
 # 2 workers + 2 APIs (processes) on one dev server and PostgreSQL: 1+1 vs 2+2 throughput, then a
 # SIGKILLed worker and a restarted API under load, every invariant checked (bench/README.md).
