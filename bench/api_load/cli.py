@@ -37,6 +37,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--poll-s", type=float, default=1.0, help="a client reads its order at most this often (1)"
     )
     p.add_argument(
+        "--poll-no-live",
+        action="store_true",
+        help="poll GET /orders/{no}?live=false (deadlines from the read model, no workflow "
+        "queries) instead of the API's default",
+    )
+    p.add_argument(
         "--request-timeout",
         type=float,
         default=10.0,

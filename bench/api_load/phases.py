@@ -66,13 +66,14 @@ async def empty_rate(stack: Stack, n: int, concurrency: int) -> Run:
     return run
 
 
-def _lifecycles(stack: Stack, apis: Apis, tag: str, poll_s: float) -> PolledLifecycles:
+def _lifecycles(stack: Stack, apis: Apis, tag: str, poll_s: float, live: bool) -> PolledLifecycles:
     return PolledLifecycles(
         apis=apis,
         shop=stack.shop,
         watch=stack.watch,
         prefix=f"{stack.shop.tag}-{tag}",
         poll_s=poll_s,
+        live=live,
     )
 
 
@@ -83,7 +84,14 @@ def _apis(stack: Stack, timeout: float) -> Apis:
 
 
 async def closed_phase(
-    stack: Stack, name: str, n: int, concurrency: int, timeout: float, poll_s: float, base: int
+    stack: Stack,
+    name: str,
+    n: int,
+    concurrency: int,
+    timeout: float,
+    poll_s: float,
+    base: int,
+    live: bool = True,
 ) -> LoadPhase:
     """(b) `n` lifecycles, `concurrency` in flight, each client polling its order at most once
     a second while it waits; the closing of the last workflows is inside the measured time."""
@@ -91,7 +99,7 @@ async def closed_phase(
     lp = LoadPhase(
         Phase(name, 1, len(stack.apis), Run(name)), f"{concurrency} in flight", apis.tally
     )
-    lc = _lifecycles(stack, apis, name, poll_s)
+    lc = _lifecycles(stack, apis, name, poll_s, live)
     run = lp.phase.run
     try:
         async with (
@@ -116,12 +124,13 @@ async def overload_phase(
     poll_s: float,
     base: int,
     load: str,
+    live: bool = True,
 ) -> LoadPhase:
     """(c) lifecycles arriving at `rate` a second for `seconds`, whatever the service does with
     the ones before; a shed request is retried after its Retry-After, with the same key."""
     apis = _apis(stack, timeout)
     lp = LoadPhase(Phase(name, 1, len(stack.apis), Run(name)), load, apis.tally, rate_offered=rate)
-    lc = _lifecycles(stack, apis, name, poll_s)
+    lc = _lifecycles(stack, apis, name, poll_s, live)
     run = lp.phase.run
     total = max(1, round(rate * seconds))
     try:

@@ -28,22 +28,19 @@ def _ms(xs: list[float] | None) -> str:
 def _phase_row(lp: LoadPhase) -> list[str]:
     p, run = lp.phase, lp.phase.run
     t = lp.tally
-    cores = " ".join(f"{p.cores.get(k, 0.0):.2f}" for k in CORES)
     return [
-        f"({p.name}) {lp.load}",
+        f"({p.name})",
         f"{run.done}/{len(run.errors)}",
         f"{run.rate:.2f}",
         *(_ms(run.steps_s.get(s)) for s in TARGET_STEPS),
         _ms(t.accepted_s.get("command")),
         _ms(t.accepted_s.get("read")),
         f"{sum(len(v) for v in t.accepted_s.values())}/{t.shed}/{t.timeouts}",
-        f"{p.loadavg[0][0]:.2f}→{p.loadavg[1][0]:.2f}",
-        cores,
     ]
 
 
 def print_report(report: Report, args: argparse.Namespace) -> dict[str, Any]:
-    console = Console(width=200, highlight=False)
+    console = Console(width=160, highlight=False)
     cpus = os.cpu_count()
     la = report.loadavg_start
     console.print()
@@ -61,6 +58,11 @@ def print_report(report: Report, args: argparse.Namespace) -> dict[str, Any]:
             else ""
         )
     )
+    console.print(
+        f"clients wait by reading their order, GET /orders/{{no}}"
+        f"{'?live=false' if args.poll_no_live else ''}, at most every {args.poll_s:g} s; "
+        f"one attempt times out after {args.request_timeout:g} s"
+    )
     if report.empty is not None:
         e = report.empty
         server, py, other = e.cores()
@@ -73,15 +75,13 @@ def print_report(report: Report, args: argparse.Namespace) -> dict[str, Any]:
         title="lifecycles through the HTTP API (client-side ms p50/p99, retries included)"
     )
     for col in (
-        "phase, load",
+        "phase",
         "done/err",
         "per s",
         *TARGET_STEPS,
         "cmd attempt",
         "GET attempt",
         "acc/shed/t.o.",
-        "load 1m",
-        "cores: " + " ".join(CORES),
     ):
         table.add_column(col)
     for lp in (report.steady, report.overload):
@@ -91,6 +91,12 @@ def print_report(report: Report, args: argparse.Namespace) -> dict[str, Any]:
     for lp in (report.steady, report.overload):
         if lp is None:
             continue
+        p = lp.phase
+        console.print(
+            f"({p.name}) {lp.load}: load average (1 min) {p.loadavg[0][0]:.2f} → "
+            f"{p.loadavg[1][0]:.2f}; cores used: "
+            + ", ".join(f"{k} {p.cores.get(k, 0.0):.2f}" for k in CORES)
+        )
         steps = lp.phase.run.steps_s
         console.print(
             f"({lp.phase.name}) every step p50/p99 ms: "

@@ -122,6 +122,7 @@ class Report:
             "apis": args.apis,
             "api_env": self.api_env,
             "concurrency": args.concurrency,
+            "poll": {"every_s": args.poll_s, "live": not args.poll_no_live},
             "empty": None
             if self.empty is None
             else {

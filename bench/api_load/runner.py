@@ -118,6 +118,7 @@ async def _run_on(
                     args.request_timeout,
                     args.poll_s,
                     0,
+                    live=not args.poll_no_live,
                 )
                 report.lap("(b) lifecycles")
             if args.overload_seconds > 0 and report.steady is not None:
@@ -137,6 +138,7 @@ async def _run_on(
                     args.poll_s,
                     1_000_000,
                     load,
+                    live=not args.poll_no_live,
                 )
                 report.lap("(c) overload")
     finally:
