@@ -62,7 +62,7 @@ def empty_worker(client: Client, task_queue: str, ws: WorkerSettings) -> Worker:
         client,
         task_queue=task_queue,
         workflows=[EmptyWorkflow],
-        workflow_runner=order_worker.workflow_runner(),
+        workflow_runner=order_worker.workflow_runner(client.data_converter),
         max_concurrent_workflow_tasks=ws.max_concurrent_workflow_tasks,
         **ws.extras(),
     )
@@ -97,7 +97,7 @@ def lifecycle_worker(
         task_queue=task_queue,
         workflows=list(order_worker.WORKFLOWS),
         activities=order_worker.activities_for(sessions),
-        workflow_runner=order_worker.workflow_runner(),
+        workflow_runner=order_worker.workflow_runner(client.data_converter),
         max_concurrent_workflow_tasks=ws.max_concurrent_workflow_tasks,
         max_concurrent_activities=ws.max_concurrent_activities,
         max_concurrent_local_activities=ws.max_concurrent_activities,
