@@ -1,5 +1,6 @@
 """What one recorded history holds, counted by event type: one empty workflow against one
-lifecycle's three workflows."""
+lifecycle's three workflows; and what those histories cost in Temporal Cloud billable actions
+and state transitions (bench.lifecycle.cost)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,10 @@ from collections import Counter
 
 from sqlalchemy import select
 from temporalio.api.enums.v1 import EventType
+from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client
 
+from bench.lifecycle.cost import LOCAL_ACTIVITY_MARKER, PATCH_MARKER, actions, state_transitions
 from bench.lifecycle.shop import Shop
 from db.tables import SupplierOrder
 from workflows.order import supplier_order_workflow_id
@@ -17,7 +20,7 @@ COUNTED = {
     "events": None,
     "workflow_tasks": EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED,
     "activities": EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED,
-    "local_activities": EventType.EVENT_TYPE_MARKER_RECORDED,
+    "local_activities": EventType.EVENT_TYPE_MARKER_RECORDED,  # core_local_activity markers
     "timers": EventType.EVENT_TYPE_TIMER_STARTED,
     "timers_cancelled": EventType.EVENT_TYPE_TIMER_CANCELED,
     "children": EventType.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED,
@@ -28,20 +31,48 @@ COUNTED = {
 }
 
 
-async def history_counts(client: Client, workflow_id: str) -> dict[str, int]:
-    history = await client.get_workflow_handle(workflow_id).fetch_history()
-    kinds = Counter(e.event_type for e in history.events)
-    out = {"events": len(history.events)}
+def marker_name(e: HistoryEvent) -> str:
+    return e.marker_recorded_event_attributes.marker_name
+
+
+def event_counts(events: list[HistoryEvent]) -> dict[str, int]:
+    """COUNTED for one history, plus its patch markers and upserts of `TemporalChangeVersion`
+    (the search attribute `workflow.patched` writes with its marker)."""
+    kinds = Counter(e.event_type for e in events)
+    out = {"events": len(events)}
     for name, kind in COUNTED.items():
         if kind is not None:
             out[name] = kinds.get(kind, 0)
+    markers = Counter(
+        marker_name(e) for e in events if e.event_type == EventType.EVENT_TYPE_MARKER_RECORDED
+    )
+    out["local_activities"] = markers[LOCAL_ACTIVITY_MARKER]
+    out["patch_markers"] = markers[PATCH_MARKER]
+    out["change_version_upserts"] = sum(
+        1
+        for e in events
+        if e.event_type == EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES
+        and "TemporalChangeVersion"
+        in e.upsert_workflow_search_attributes_event_attributes.search_attributes.indexed_fields
+    )
+    return out
+
+
+async def history_counts(client: Client, workflow_id: str) -> dict[str, int]:
+    handle = client.get_workflow_handle(workflow_id)
+    history = await handle.fetch_history()
+    events = list(history.events)
+    out = event_counts(events)
+    out.update(actions(events))
+    desc = await handle.describe()
+    out["state_transitions"] = state_transitions(desc.raw_description)
     return out
 
 
 async def breakdown(
     client: Client, empty_id: str, order_no: str, shop: Shop
 ) -> dict[str, dict[str, int]]:
-    """Event counts of one empty workflow and of one lifecycle's three workflows."""
+    """Event counts and costs of one empty workflow and of one lifecycle's three workflows."""
     rows: dict[str, dict[str, int]] = {}
     if empty_id:
         rows["empty"] = await history_counts(client, empty_id)

@@ -8,7 +8,7 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-from bench.lifecycle.cost import per_unit, top
+from bench.lifecycle.cost import BILLABLE, cost_per_lifecycle, per_unit, top
 from bench.lifecycle.histories import COUNTED
 from bench.lifecycle.repo import code_version
 from bench.lifecycle.result import TARGET_RATIO_PCT, per_round, result
@@ -34,6 +34,7 @@ def report(
     print_setup(args, ws, built)
     print_rates(rounds, a, b, ratio)
     print_history(hist)
+    print_actions(hist)
     ua, ub = per_unit(a.server, a.done), per_unit(b.server, b.done)
     print_costs(args, a, b, ua, ub)
     return result(args, ws, built, rounds, a, b, ratio, hist, ua, ub)
@@ -80,6 +81,28 @@ def print_history(hist: dict[str, dict[str, int]]) -> None:
     print(f"  {'':18s}" + "".join(f"{c[:11]:>12s}" for c in cols))
     for name, counts in hist.items():
         print(f"  {name:18s}" + "".join(f"{counts.get(c, 0):12d}" for c in cols))
+    print()
+
+
+def print_actions(hist: dict[str, dict[str, int]]) -> None:
+    """Temporal Cloud billable actions and state transitions of one run of each workflow, from
+    its recorded history (how each is counted: bench/lifecycle/cost.py)."""
+    cols = [*BILLABLE, "billable_actions", "state_transitions"]
+    names = {"billable_actions": "ACTIONS", "state_transitions": "transitions"}
+    print("Billable actions (Temporal Cloud) and state transitions, per workflow:")
+    print(f"  {'':18s}" + "".join(f"{names.get(c, c)[:11]:>12s}" for c in cols))
+    for name, counts in hist.items():
+        row = [counts.get(f"action_{c}", counts.get(c, 0)) for c in cols]
+        print(f"  {name:18s}" + "".join(f"{v:12d}" for v in row))
+    if "lifecycle_total" in hist:
+        c = cost_per_lifecycle(hist["lifecycle_total"])
+        t = hist["lifecycle_total"]
+        print(
+            f"  per lifecycle: {c['billable_actions']} billable actions, "
+            f"{c['state_transitions']} state transitions ({c['children']} child starts among the "
+            f"starts; {t.get('patch_markers', 0)} patch marker(s) not counted, "
+            f"{t.get('change_version_upserts', 0)} of the upserts TemporalChangeVersion)"
+        )
     print()
 
 

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from bench.lifecycle.cost import cost_per_lifecycle
 from bench.lifecycle.repo import code_version
 from bench.lifecycle.run import Run
 from bench.lifecycle.stats import quantile
@@ -70,6 +71,7 @@ def result(
         "empty_p50_ms": round(1000 * a.pct(50), 1),
         "empty_p95_ms": round(1000 * a.pct(95), 1),
         "history": hist,
+        "cost_per_lifecycle": cost_per_lifecycle(hist.get("lifecycle_total", {})),
         "server_per_empty": {k: round(v, 2) for k, v in ua.items()},
         "server_per_lifecycle": {k: round(v, 2) for k, v in ub.items()},
         "other_cores_busy": {"empty": round(a.cores()[2], 2), "lifecycle": round(b.cores()[2], 2)},
