@@ -79,6 +79,15 @@ S = SupplierOrderStatus
 P = TypeVar("P", bound=SupplierOrderParams)
 MAX_SEEN_EVENTS = 2000
 
+# workflow.patched ids: each marks a change of the commands this workflow issues.
+# A signal (a carrier scan, an after-sale's end) that arrives while the main loop waits on a
+# deadline timer used to wake the loop, which cancelled the timer and started it again at the
+# same deadline: a timer action and two events per scan that carried nothing. Now such signals
+# are applied beside the wait and the timer runs on; one that moves a deadline (through
+# `_adopt`) still wakes the loop. Asked at the first such signal, so a run without one writes no
+# marker (and no TemporalChangeVersion upsert).
+KEEP_TIMER_ON_SIGNALS = "keep-deadline-timer-on-signals"
+
 
 def _validate(check: Callable[[], object]) -> None:
     try:
@@ -99,6 +108,9 @@ class SupplierOrderWorkflow:
         self.changed = False
         self.inbox: list[TrackingEvent | AfterSaleEnded] = []
         self.refunds: list[str] = []
+        self.timer_running = False  # the main loop waits on a deadline timer
+        self.signals_aside = False  # KEEP_TIMER_ON_SIGNALS: signals applied beside the wait
+        self.pumping = False  # ... and being applied right now
 
     # --- run -------------------------------------------------------------------------
 
@@ -113,21 +125,32 @@ class SupplierOrderWorkflow:
                 # Hand over to a fresh run once nothing is in flight; messages that
                 # arrived meanwhile are applied first so none is lost in the handover.
                 await workflow.wait_condition(workflow.all_handlers_finished)
+                await self._signals_settled()
                 await self._drain()
                 workflow.continue_as_new(inp.model_copy(update={"state": self.state}))
             deadline, action = self._next_deadline()
             self.changed = False
+            self.timer_running = deadline is not None
             try:
                 await workflow.wait_condition(
-                    lambda: self.changed or bool(self.inbox) or bool(self.refunds),
+                    lambda: (
+                        self.changed
+                        or (bool(self.inbox) and not self.signals_aside)
+                        or bool(self.refunds)
+                        # Signals applied beside the wait still grow the history.
+                        or (self.signals_aside and self._history_is_long())
+                    ),
                     timeout=until(deadline) if deadline else None,
                     timeout_summary=action,
                 )
+                self.timer_running = False
             except TimeoutError:
+                self.timer_running = False
                 assert deadline is not None
                 async with self.lock:
                     await self._deadline_reached(deadline)
         await workflow.wait_condition(workflow.all_handlers_finished)
+        await self._signals_settled()
         await self._drain()
         return SupplierOrderResult(
             id=self.plan.id, status=self.state.status, close_reason=self.state.close_reason
@@ -174,13 +197,7 @@ class SupplierOrderWorkflow:
             )
 
     async def _drain(self) -> None:
-        while self.inbox:
-            event = self.inbox.pop(0)
-            async with self.lock:
-                if isinstance(event, TrackingEvent):
-                    await self._apply_tracking(event)
-                else:
-                    await self._apply_after_sale_ended(event)
+        await self._drain_inbox()
         while self.refunds:
             await workflow.execute_activity_method(
                 PaymentActivities.issue_refund,
@@ -190,6 +207,37 @@ class SupplierOrderWorkflow:
                 summary="refund to the original payment method",
             )
             self.refunds.pop(0)
+
+    async def _drain_inbox(self) -> None:
+        while self.inbox:
+            event = self.inbox.pop(0)
+            async with self.lock:
+                if isinstance(event, TrackingEvent):
+                    await self._apply_tracking(event)
+                else:
+                    await self._apply_after_sale_ended(event)
+
+    def _signalled(self) -> None:
+        """A signal was queued: past KEEP_TIMER_ON_SIGNALS, apply it beside a timed wait."""
+        if self.signals_aside or not self.timer_running:
+            return
+        if workflow.patched(KEEP_TIMER_ON_SIGNALS):
+            self.signals_aside = True
+            asyncio.create_task(self._apply_signals_aside())  # noqa: RUF006 (lives as long as the run)
+
+    async def _apply_signals_aside(self) -> None:
+        while True:
+            await workflow.wait_condition(lambda: bool(self.inbox))
+            self.pumping = True
+            try:
+                await self._drain_inbox()
+            finally:
+                self.pumping = False
+
+    async def _signals_settled(self) -> None:
+        """Until a signal being applied beside the wait is recorded (none before the patch)."""
+        if self.signals_aside:
+            await workflow.wait_condition(lambda: not self.pumping)
 
     # --- local activity plumbing ---------------------------------------------------------
 
@@ -312,6 +360,7 @@ class SupplierOrderWorkflow:
         self.state.seen_events.append(event.event_id)
         del self.state.seen_events[:-MAX_SEEN_EVENTS]
         self.inbox.append(event)
+        self._signalled()
 
     async def _apply_tracking(self, ev: TrackingEvent) -> None:
         if not any(p.tracking_no == ev.tracking_no for p in self.state.packages):
@@ -603,6 +652,7 @@ class SupplierOrderWorkflow:
     @workflow.signal
     def after_sale_ended(self, event: AfterSaleEnded) -> None:
         self.inbox.append(event)
+        self._signalled()
 
     async def _apply_after_sale_ended(self, ev: AfterSaleEnded) -> None:
         now = workflow.now()

@@ -103,6 +103,35 @@ async def lifecycle(shop: Shop) -> None:
     await save(c2, "supplier_order_auto_confirm_review")
 
 
+async def scans(shop: Shop) -> None:
+    """Two carrier scans while the auto-confirm timer runs (KEEP_TIMER_ON_SIGNALS: applied
+    beside the wait, the timer runs on), auto-confirm at the shipment's deadline, review."""
+    handle, placement = await shop.paid_order(LINES)
+    s1, s2 = (so.id for so in placement.plan.supplier_orders)
+    c1, c2 = await shop.child(s1), await shop.child(s2)
+    await shop.ship_all(c1, placement, s1)
+    for k in (1, 2):
+        await c1.signal(
+            SupplierOrderWorkflow.tracking,
+            TrackingEvent(
+                event_id=f"scan-{k}",
+                carrier="sf",
+                tracking_no=f"T1-{s1}",
+                lat=31.0 - k,
+                lon=121.0 - k,
+                at=placement.pay_deadline + timedelta(hours=k),
+            ),
+        )
+    await shop.skip(timedelta(days=11))  # s1 auto-confirms at the shipment's deadline
+    await c1.execute_update(SupplierOrderWorkflow.review, SubmitReview(rating=5, text="ok"))
+    await shop.ship_all(c2, placement, s2)
+    await c2.execute_update(SupplierOrderWorkflow.confirm_receipt, ConfirmReceipt())
+    await c2.execute_update(SupplierOrderWorkflow.review, SubmitReview(rating=4, text="fine"))
+    await shop.skip(timedelta(days=16))  # after-sales windows close
+    await handle.result()
+    await save(c1, "supplier_order_scans_keep_timer")
+
+
 async def timeout_and_cancels(shop: Shop) -> None:
     handle, _ = await shop.submit(LINES, policy=Policy(payment_timeout=timedelta(minutes=5)))
     await handle.result()
@@ -263,6 +292,7 @@ async def webhook_delivery(shop: Shop) -> None:
 
 SCENARIOS: list[Callable[[Shop], Awaitable[None]]] = [
     lifecycle,
+    scans,
     timeout_and_cancels,
     after_sales,
     after_sale_deadlines,
