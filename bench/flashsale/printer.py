@@ -100,6 +100,13 @@ def print_report(report: Report, args: argparse.Namespace) -> dict[str, Any]:
         three(late["total_s"]),
         f"p99 <= {LATENESS_P99_TARGET_S:g} s: {_verdict(r['targets']['lateness_p99_le_5s'])}",
     )
+    for k, what in (("during_submits", "while submits arrive"), ("after_submits", "after")):
+        d = late[k]
+        table.add_row(
+            f"  deadlines {what}",
+            f"{d['p50']:.2f} / {d['p99']:.2f} / {d['max']:.2f} s",
+            f"{d['orders']} orders",
+        )
     table.add_row("  deadline → timer fired", three(late["timer_s"]), "server timer queue")
     table.add_row("  fired → task started", three(late["queue_s"]), "waiting for a poller")
     table.add_row("  started → closed", three(late["worker_s"]), "worker (replay, close)")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from bench.flashsale.histories import Close
@@ -37,6 +38,7 @@ class Report:
     closes: list[Close] = field(default_factory=list)
     drain_s: float | None = None  # last close - last deadline (histories)
     first_deadline_during_submits: bool = False
+    submits_ended: datetime | None = None  # wall clock of the last submit's answer
     samples: list[Sample] = field(default_factory=list)
     base: Sample | None = None  # after the warm-up, before the measured submits
     all_open: Sample | None = None  # right after the last submit
@@ -66,9 +68,23 @@ class Report:
     def lateness(self) -> dict[str, Any]:
         late = [x for c in self.closes if (x := c.lateness_s) is not None]
         parts = [p for c in self.closes if (p := c.parts_s()) is not None]
+        end = self.submits_ended
+        during = [
+            x
+            for c in self.closes
+            if (x := c.lateness_s) is not None and end is not None and c.deadline <= end
+        ]
+        after = [
+            x
+            for c in self.closes
+            if (x := c.lateness_s) is not None and end is not None and c.deadline > end
+        ]
         return {
             "orders": len(late),
             "total_s": pct(late),
+            # deadlines that fell while submissions were still arriving, and those after
+            "during_submits": {"orders": len(during), **pct(during)},
+            "after_submits": {"orders": len(after), **pct(after)},
             "timer_s": pct([p["timer"] for p in parts]),
             "queue_s": pct([p["queue"] for p in parts]),
             "worker_s": pct([p["worker"] for p in parts]),
@@ -90,6 +106,18 @@ class Report:
             "per_cached_kb": None,
             "per_uncached_open_kb": None,
         }
+        # ~20 points of the run: seconds, open workflows, cached, worker RSS MB, orders closed
+        step = max(len(self.samples) // 20, 1)
+        out["series"] = [
+            [
+                round(s.t - self.samples[0].t),
+                s.submitted,
+                s.cached,
+                round(s.rss_mb.get("worker", 0)),
+                s.closed,
+            ]
+            for s in self.samples[::step]
+        ]
         base, end = self.base, self.all_open
         if base is None or end is None:
             return out

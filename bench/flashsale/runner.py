@@ -224,6 +224,7 @@ async def _sale(
         async with sampler.running():
             async with cores.window(report, "submit"):
                 await submits.run(0, args.orders, args.clients)
+            report.submits_ended = datetime.now(UTC)
             report.all_open = await sampler.sample()
             report.lap("submit")
             report.submit_rate = submits.rate
