@@ -5,12 +5,16 @@ rather than holding one for the whole request: a command waits on a workflow
 whose activity writes the same database, and on SQLite an open transaction in
 the API would block that write.
 
+The dependencies are `async def` although none of them awaits: FastAPI runs a plain `def`
+dependency in its thread pool, a thread handoff per dependency per request (py-spy: ~10 % of
+the API's CPU under load, bench.api_load).
+
 Command endpoints take one bundle, `Ctx` (the caller, settings, sessions, the
 Temporal gateway and the client's `Idempotency-Key`), as `CustomerCtx` or
 `SupplierCtx`: the role guard and the documented header parameter come with it.
 """
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -39,17 +43,17 @@ from starter.security import (
 _bearer = HTTPBearer(auto_error=False, description="JWT (HS256) with claims sub, role, supplier_id")
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_sessions(request: Request) -> async_sessionmaker[AsyncSession]:
+async def get_sessions(request: Request) -> async_sessionmaker[AsyncSession]:
     sessions: async_sessionmaker[AsyncSession] = request.app.state.sessions
     return sessions
 
 
-def get_gateway(request: Request) -> TemporalGateway:
+async def get_gateway(request: Request) -> TemporalGateway:
     gateway: TemporalGateway = request.app.state.temporal
     return gateway
 
@@ -63,7 +67,7 @@ def bearer_or_cookie(request: Request, creds: HTTPAuthorizationCredentials | Non
     return request.cookies.get(TOKEN_COOKIE) or None
 
 
-def current_principal(
+async def current_principal(
     request: Request,
     settings: Annotated[Settings, Depends(get_settings)],
     creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
@@ -88,10 +92,10 @@ def current_principal(
     return principal
 
 
-def require(*roles: Role) -> Callable[[Principal], Principal]:
+def require(*roles: Role) -> Callable[[Principal], Awaitable[Principal]]:
     allowed = frozenset(roles)
 
-    def guard(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
+    async def guard(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
         if principal.role not in allowed:
             raise forbidden(
                 f"role {principal.role.value!r} may not call this endpoint "
@@ -151,11 +155,11 @@ class Ctx:
         )
 
 
-def command(*roles: Role) -> Callable[..., Ctx]:
+def command(*roles: Role) -> Callable[..., Awaitable[Ctx]]:
     """The `Ctx` dependency of a command the given roles may send."""
     guard = require(*roles)
 
-    def ctx(
+    async def ctx(
         principal: Annotated[Principal, Depends(guard)],
         _: Admitted,  # a slot of ORDERS_API_MAX_INFLIGHT, after the caller is known
         settings: SettingsDep,
