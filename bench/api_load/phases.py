@@ -53,6 +53,10 @@ class LoadPhase:
                 k: [round(1000 * quantile(v, 0.5)), round(1000 * quantile(v, 0.99))]
                 for k, v in sorted(t.accepted_s.items())
             },
+            "accepted_by_route_n_p50_p99_ms": {
+                k: [len(v), round(1000 * quantile(v, 0.5)), round(1000 * quantile(v, 0.99))]
+                for k, v in sorted(t.accepted_by_route_s.items())
+            },
         }
 
 

@@ -104,6 +104,12 @@ def print_report(report: Report, args: argparse.Namespace) -> dict[str, Any]:
             + f"; lifecycle {_ms(lp.phase.run.latencies_s)}; {lp.polls} polls;"
             f" answers {dict(sorted(lp.tally.status.items()))}"
         )
+        console.print(
+            f"({lp.phase.name}) accepted attempts by route, n p50/p99 ms: "
+            + ", ".join(
+                f"{r} {len(xs)} {_ms(xs)}" for r, xs in sorted(lp.tally.accepted_by_route_s.items())
+            )
+        )
     ratio = report.ratio_pct
     if ratio is not None:
         console.print(f"ratio (b)/(a): {ratio:.1f} % (target >= 10 %)")

@@ -35,6 +35,8 @@ class Tally:
     # else "command"), answers that shed the request (429 or 503 with Retry-After), attempts
     # that timed out (the client's timeout or a 504).
     accepted_s: dict[str, list[float]] = field(default_factory=dict)
+    # The same by route ("POST /orders/{}/pay": segments with a digit become {}).
+    accepted_by_route_s: dict[str, list[float]] = field(default_factory=dict)
     shed: int = 0
     timeouts: int = 0
 
@@ -47,6 +49,12 @@ def _retry_after(r: httpx.Response) -> float | None:
         return min(max(float(value), 0.0), RETRY_AFTER_CAP_S)
     except ValueError:
         return None
+
+
+def route(method: str, path: str) -> str:
+    """`POST /orders/{}/pay`: the request's route, ids (segments with a digit) left out."""
+    segments = path.split("?", 1)[0].split("/")
+    return f"{method} " + "/".join("{}" if any(c.isdigit() for c in x) else x for x in segments)
 
 
 def _error_code(r: httpx.Response) -> str:
@@ -122,7 +130,9 @@ class Apis:
                     self.tally.server_errors[f"{r.status_code} {_error_code(r)}"] += 1
                 if r.status_code not in (429, 503, 504):
                     kind = "read" if method == "GET" else "command"
-                    self.tally.accepted_s.setdefault(kind, []).append(time.perf_counter() - t0)
+                    took = time.perf_counter() - t0
+                    self.tally.accepted_s.setdefault(kind, []).append(took)
+                    self.tally.accepted_by_route_s.setdefault(route(method, path), []).append(took)
                     return r
                 wait = _retry_after(r)
                 if r.status_code == 504:
