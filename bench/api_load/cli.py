@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 from bench.api_load.printer import print_report
 from bench.api_load.runner import run
+from bench.scaleout.cli import add_stack_flags
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -59,13 +60,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--worker-env", action="append", default=[], metavar="KEY=VALUE", help="for the worker"
     )
-    p.add_argument(
-        "--pg-url",
-        help="an existing PostgreSQL server: a fresh database is created there "
-        "(default: a throwaway server, as the tests start)",
-    )
-    p.add_argument("--in-memory", action="store_true", help="Temporal without --db-filename")
-    p.add_argument("--keep", action="store_true", help="keep the work dir (logs); failed runs do")
+    add_stack_flags(p)
     return p.parse_args(argv)
 
 

@@ -4,13 +4,11 @@ processes (bench.scaleout's Service), the three phases, then everything stopped.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import shutil
 import signal
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 from sqlalchemy import text
@@ -23,14 +21,13 @@ from bench.lifecycle.shop import connect_shop
 from bench.lifecycle.watch import ReadModelWatch
 from bench.scaleout.apis import Apis, Tally
 from bench.scaleout.config import service_env
+from bench.scaleout.database import read_model_database
 from bench.scaleout.logs import pg_log_and_pids
 from bench.scaleout.phases import warm_up
 from bench.scaleout.readiness import start_ready
 from bench.scaleout.service import Service
 from bench.scaleout.stack import Stack
 from bench.server import DevServer, free_port
-from db.migrate import upgrade_async
-from tests.support.postgres import create_database, start_postgres
 
 
 def _env_pairs(pairs: list[str]) -> dict[str, str]:
@@ -49,12 +46,7 @@ async def run(args: argparse.Namespace) -> Report:
     tmp = Path(tempfile.mkdtemp(prefix="bench-api-"))
     print(f"work dir {tmp} (logs of every process)", flush=True)
     try:
-        with contextlib.ExitStack() as pg_stack:
-            if args.pg_url:
-                url = await create_database(args.pg_url, f"apiload_{uuid.uuid4().hex[:10]}")
-            else:
-                url = pg_stack.enter_context(start_postgres())
-            await upgrade_async(url)
+        async with read_model_database(args.pg_url, "apiload") as url:
             report.lap("database")
             async with DevServer(in_memory=args.in_memory, workdir=tmp) as server:
                 report.lap("temporal")

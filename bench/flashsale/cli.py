@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 from bench.flashsale.printer import print_report
 from bench.flashsale.runner import run
+from bench.scaleout.cli import add_stack_flags
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -55,16 +56,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         metavar="S",
         help="give up waiting for every order CLOSED this long after the last deadline (600)",
     )
-    p.add_argument(
-        "--pg-url",
-        help="an existing PostgreSQL server (any database URL on it): a fresh database is "
-        "created there (default: a throwaway server, as the tests start)",
-    )
-    p.add_argument("--in-memory", action="store_true", help="Temporal without --db-filename")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (logs, tests)")
-    p.add_argument(
-        "--keep", action="store_true", help="keep the work dir (logs, server db); failed runs do"
-    )
+    add_stack_flags(p)
     return p.parse_args(argv)
 
 

@@ -32,6 +32,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         metavar="K",
         help="every K-th order also gets a second payment, to be refunded once (5; 0: none)",
     )
+    add_stack_flags(p)
+    return p.parse_args(argv)
+
+
+def add_stack_flags(p: argparse.ArgumentParser) -> None:
+    """--pg-url, --in-memory, --keep: where the stack of a process-level bench runs (scaleout,
+    api_load, flashsale)."""
     p.add_argument(
         "--pg-url",
         help="an existing PostgreSQL server (any database URL on it): a fresh database is "
@@ -41,7 +48,6 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--keep", action="store_true", help="keep the work dir (logs, server db); failed runs do"
     )
-    return p.parse_args(argv)
 
 
 async def main(argv: Sequence[str] | None = None) -> int:
