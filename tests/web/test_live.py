@@ -717,7 +717,13 @@ async def test_fifty_pages_cost_one_query_per_tick(live: Live, http: httpx.Async
 
         await paid_via_webhook(web, customer, order_no)
         await asyncio.gather(*(s.action(order_no, "payment_applied") for s in streams))
-        assert all(s.actions() == ["payment_applied"] for s in streams)
+        # Each page got the payment once; what follows it (the split into supplier orders) may
+        # already have arrived too, so each stream is checked against the log, not a fixed list.
+        seen = [(s.ids, s.actions()) for s in streams]  # before the log is read: all in it
+        logged = set(await _logged(web, order_no, 0, {"payment_applied"}))
+        for ids, actions in seen:
+            assert actions.count("payment_applied") == 1, actions
+            assert ids == sorted(set(ids)) and set(ids) <= logged, (ids, logged)
     finally:
         await asyncio.gather(*(s.close() for s in streams))
 
