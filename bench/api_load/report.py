@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -12,6 +11,7 @@ from bench.api_load.phases import TARGET_STEPS, LoadPhase
 from bench.lifecycle.repo import code_version
 from bench.lifecycle.run import Run
 from bench.lifecycle.stats import quantile
+from bench.scaleout.report import Laps
 
 # Issue 13, targets 1 and 2.
 TARGET_RATIO_PCT = 10.0
@@ -21,7 +21,7 @@ STEP_TARGETS = ("submit", "ship", "confirm", "review")
 
 
 @dataclass
-class Report:
+class Report(Laps):
     loadavg_start: tuple[float, float, float] = (0.0, 0.0, 0.0)
     empty: Run | None = None
     steady: LoadPhase | None = None
@@ -29,13 +29,6 @@ class Report:
     api_env: dict[str, str] = field(default_factory=dict)
     exits: dict[str, int] = field(default_factory=dict)
     elapsed_s: float = 0.0
-    timings: dict[str, float] = field(default_factory=dict)
-    _lap: float = field(default_factory=time.monotonic)
-
-    def lap(self, name: str) -> None:
-        now = time.monotonic()
-        self.timings[name] = round(now - self._lap, 1)
-        self._lap = now
 
     @property
     def ratio_pct(self) -> float | None:

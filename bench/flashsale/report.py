@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -12,6 +11,7 @@ from bench.flashsale.sampler import Sample
 from bench.lifecycle.stats import quantile
 from bench.scaleout.apis import Tally
 from bench.scaleout.checks import Check
+from bench.scaleout.report import Laps
 
 # A window's load: the 1-minute load average at its start and end, the cores each side used.
 Window = dict[str, Any]
@@ -27,7 +27,7 @@ def pct(xs: list[float]) -> dict[str, float]:
 
 
 @dataclass
-class Report:
+class Report(Laps):
     orders: int = 0
     clients: int = 0
     payment_timeout_s: float = 0.0
@@ -51,13 +51,6 @@ class Report:
     loadavg_start: tuple[float, float, float] = (0, 0, 0)
     database_url: str = ""
     elapsed_s: float = 0.0
-    timings: dict[str, float] = field(default_factory=dict)
-    _lap: float = field(default_factory=time.monotonic)
-
-    def lap(self, name: str) -> None:
-        now = time.monotonic()
-        self.timings[name] = round(now - self._lap, 1)
-        self._lap = now
 
     @property
     def failed(self) -> list[str]:

@@ -12,7 +12,21 @@ from bench.scaleout.phase import Phase
 
 
 @dataclass
-class Report:
+class Laps:
+    """Where a run's time went: `lap(name)` records the seconds since the last lap (shared by
+    the scaleout, api_load and flashsale reports)."""
+
+    timings: dict[str, float] = field(default_factory=dict)
+    _lap: float = field(default_factory=time.monotonic)
+
+    def lap(self, name: str) -> None:
+        now = time.monotonic()
+        self.timings[name] = round(now - self._lap, 1)
+        self._lap = now
+
+
+@dataclass
+class Report(Laps):
     phases: list[Phase] = field(default_factory=list)
     faults: Faults | None = None
     checks: list[Check] = field(default_factory=list)
@@ -27,14 +41,7 @@ class Report:
     customer_prefix: str = ""
     loadavg_start: tuple[float, float, float] = (0, 0, 0)
     elapsed_s: float = 0.0
-    timings: dict[str, float] = field(default_factory=dict)  # where the run's time went
     worker_problems: list[str] = field(default_factory=list)
-    _lap: float = field(default_factory=time.monotonic)
-
-    def lap(self, name: str) -> None:
-        now = time.monotonic()
-        self.timings[name] = round(now - self._lap, 1)
-        self._lap = now
 
     @property
     def failed(self) -> list[str]:
