@@ -23,6 +23,7 @@ from activities.webhooks import WebhookActivities
 from db.session import make_engine, make_session_factory
 from settings import Settings, get_settings
 from shutdown import exit_now
+from starter import event_loop
 from starter.logs import configure_logging
 from starter.payload_codec import data_converter
 from starter.sandbox import FastSandboxedWorkflowRunner, context_free
@@ -204,5 +205,5 @@ async def main(provider: PaymentProvider | None = None) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    event_loop.run(main())
     exit_now(0)

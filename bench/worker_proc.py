@@ -23,6 +23,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from bench.lifecycle import WorkerSettings, empty_worker, lifecycle_worker
 from db.session import make_engine, make_session_factory
 from shutdown import exit_now
+from starter import event_loop
 
 
 async def main(argv: Sequence[str] | None = None) -> int:
@@ -58,4 +59,4 @@ async def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    exit_now(asyncio.run(main()))
+    exit_now(event_loop.run(main()))
