@@ -134,6 +134,13 @@ class Settings(BaseSettings):
         default=100, alias="ORDERS_WORKER_WORKFLOW_TASKS"
     )
     worker_max_concurrent_activities: int = Field(default=100, alias="ORDERS_WORKER_ACTIVITIES")
+    # Workflow-task pollers (Temporal's SDK default: 5). With ORDERS_WORKER_AUTOSCALE_POLLERS the
+    # SDK scales them between 1 and this many (default 100 then) on the server's backlog hints,
+    # so a burst of new runs (submits, children) is picked up instead of waiting in the backlog.
+    worker_workflow_pollers: int | None = Field(
+        default=None, ge=2, alias="ORDERS_WORKER_WORKFLOW_POLLERS"
+    )
+    worker_autoscale_pollers: bool = Field(default=False, alias="ORDERS_WORKER_AUTOSCALE_POLLERS")
     # Workflows the worker keeps in memory (the sticky cache); an evicted one is rebuilt by
     # replaying its history on its next task. Sized from the RSS each cached workflow costs
     # (bench/README.md, bench-flashsale); 0 turns caching off (every task replays).

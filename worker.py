@@ -12,7 +12,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client, TLSConfig
 from temporalio.converter import DataConverter
 from temporalio.runtime import Runtime
-from temporalio.worker import Worker
+from temporalio.worker import (
+    PollerBehavior,
+    PollerBehaviorAutoscaling,
+    PollerBehaviorSimpleMaximum,
+    Worker,
+)
 from temporalio.worker.workflow_sandbox import SandboxRestrictions
 
 from activities.aftersales import AfterSaleActivities
@@ -120,6 +125,8 @@ def build_worker(
     max_concurrent_activities: int = 100,
     graceful_shutdown_timeout: timedelta = timedelta(0),
     max_cached_workflows: int = 1000,
+    workflow_pollers: int | None = None,
+    autoscale_pollers: bool = False,
 ) -> Worker:
     """`graceful_shutdown_timeout`: how long activities in flight may run on after shutdown
     begins (polling stops at once); then they are cancelled. `max_cached_workflows`: the
@@ -136,7 +143,16 @@ def build_worker(
         max_concurrent_local_activities=max_concurrent_activities,
         graceful_shutdown_timeout=graceful_shutdown_timeout,
         max_cached_workflows=max_cached_workflows,
+        workflow_task_poller_behavior=poller_behavior(workflow_pollers, autoscale_pollers),
     )
+
+
+def poller_behavior(pollers: int | None, autoscale: bool) -> PollerBehavior:
+    """Workflow-task pollers: a fixed number (the SDK's 5 by default), or scaled by the SDK
+    on the server's hints up to `pollers` (100 when unset)."""
+    if autoscale:
+        return PollerBehaviorAutoscaling(maximum=pollers or 100)
+    return PollerBehaviorSimpleMaximum(pollers or 5)
 
 
 async def connect(settings: Settings, runtime: Runtime | None = None) -> Client:
@@ -180,6 +196,8 @@ async def main(provider: PaymentProvider | None = None) -> None:
         max_concurrent_activities=settings.worker_max_concurrent_activities,
         graceful_shutdown_timeout=settings.worker_shutdown_timeout,
         max_cached_workflows=settings.worker_max_cached_workflows,
+        workflow_pollers=settings.worker_workflow_pollers,
+        autoscale_pollers=settings.worker_autoscale_pollers,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
