@@ -46,6 +46,12 @@ from workflows.supplier_order import SupplierOrderWorkflow
 
 T = TypeVar("T")
 
+# A submit whose answer was lost (the server's deadline under overload) is tried again.
+RETRYABLE = frozenset(
+    {RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.UNAVAILABLE, RPCStatusCode.RESOURCE_EXHAUSTED}
+)
+SUBMIT_TRIES = 5
+
 
 @dataclass
 class Lifecycles(StepTimes):
@@ -58,6 +64,7 @@ class Lifecycles(StepTimes):
     eager: bool = False
     order_nos: list[str] = field(default_factory=list)
     not_found_retries: int = 0
+    submit_retries: int = 0
 
     async def submit(self, order_no: str, req: SubmitOrder) -> Placement:
         inp = OrderInput(
@@ -83,19 +90,29 @@ class Lifecycles(StepTimes):
                 request_eager_start=True,
             )
             return await handle.execute_update(OrderWorkflow.placement, GetPlacement())
-        result: Placement = await self.client.execute_update_with_start_workflow(
-            OrderWorkflow.placement,
-            GetPlacement(),
-            start_workflow_operation=WithStartWorkflowOperation(
-                OrderWorkflow.run,
-                inp,
-                id=wf_id,
-                task_queue=self.task_queue,
-                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-                search_attributes=attrs,
-            ),
-        )
-        return result
+        # Retried as the API's clients retry: the start is USE_EXISTING and the placement
+        # update only reads, so a second attempt after a lost answer changes nothing. Without
+        # it one overloaded moment left an order started, never paid, and the phase waiting.
+        for attempt in itertools.count():
+            try:
+                result: Placement = await self.client.execute_update_with_start_workflow(
+                    OrderWorkflow.placement,
+                    GetPlacement(),
+                    start_workflow_operation=WithStartWorkflowOperation(
+                        OrderWorkflow.run,
+                        inp,
+                        id=wf_id,
+                        task_queue=self.task_queue,
+                        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+                        search_attributes=attrs,
+                    ),
+                )
+                return result
+            except RPCError as err:
+                if err.status not in RETRYABLE or attempt >= SUBMIT_TRIES:
+                    raise
+                self.submit_retries += 1
+        raise AssertionError("unreachable")
 
     async def supplier_side(self, so: SupplierOrderPlan) -> None:
         async with self.step("paid visible"):

@@ -90,6 +90,7 @@ async def phase_lifecycle(
             )
         sample = lc.order_nos[0] if lc.order_nos else ""
         run.not_found_retries = lc.not_found_retries
+        run.submit_retries = lc.submit_retries
         run.steps_s = lc.steps_s
         run.db_polls = watch.queries
     return run, built, sample

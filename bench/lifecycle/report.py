@@ -150,7 +150,10 @@ def print_costs(
         )
     print(f"  persistence ops per lifecycle: {top(b.server.persistence, b.done)}")
     print(f"  frontend calls per lifecycle : {top(b.server.api, b.done)}")
-    print(f"  driver: {b.not_found_retries} not-found retries, {b.db_polls} read-model polls")
+    print(
+        f"  driver: {b.not_found_retries} not-found retries, {b.submit_retries} submit retries,"
+        f" {b.db_polls} read-model polls"
+    )
     if b.steps_s:
         print(
             "  lifecycle steps, p50/p95 ms: "

@@ -23,6 +23,7 @@ class Run:
     worker_cpu_s: float = 0.0  # worker processes (--worker-processes N)
     machine_cpu_s: float = 0.0  # every process on the machine, ours included
     not_found_retries: int = 0  # phase B: ship updates sent before the child existed
+    submit_retries: int = 0  # phase B: submits tried again after a lost answer
     db_polls: int = 0  # phase B: read-model queries of the paid-watch
     steps_s: dict[str, list[float]] = field(default_factory=dict)  # phase B: time per step
 
@@ -51,6 +52,7 @@ class Run:
             out.worker_cpu_s += r.worker_cpu_s
             out.machine_cpu_s += r.machine_cpu_s
             out.not_found_retries += r.not_found_retries
+            out.submit_retries += r.submit_retries
             out.db_polls += r.db_polls
             for step, xs in r.steps_s.items():
                 out.steps_s.setdefault(step, []).extend(xs)
