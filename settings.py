@@ -170,11 +170,6 @@ class Settings(BaseSettings):
     api_queue_timeout: Annotated[Duration, AfterValidator(_not_negative)] = Field(
         default=timedelta(milliseconds=250), alias="ORDERS_API_QUEUE_TIMEOUT"
     )
-    # With a target the bound adapts (AIMD) between 1 and ORDERS_API_MAX_INFLIGHT so that the
-    # accepted commands take about this long; 0 keeps the bound fixed.
-    api_latency_target: Annotated[Duration, AfterValidator(_not_negative)] = Field(
-        default=timedelta(0), alias="ORDERS_API_LATENCY_TARGET"
-    )
     worker_shutdown_timeout: Annotated[Duration, AfterValidator(_not_negative)] = Field(
         default=timedelta(seconds=30), alias="ORDERS_WORKER_SHUTDOWN_TIMEOUT"
     )

@@ -12,24 +12,14 @@ Why: past its capacity the service (Temporal's backlog, the worker) only queues,
 request in flight waits longer; answering the excess in milliseconds keeps the latency of
 the accepted ones bounded and tells clients when to come back (docs/operations.md).
 `ORDERS_API_MAX_INFLIGHT=0` turns the bound off.
-
-Adaptive limit (`ORDERS_API_LATENCY_TARGET`, off by default): a fixed bound that suits one
-machine and load is wrong for another, and what the service can take moves with the work that
-runs on its own (timers, children). With a target, the bound is AIMD, as TCP's window: a command
-that took longer than the target cuts the limit by a tenth (at most once per target interval,
-so one slow burst is one cut, not one per request), and every `limit` commands under the target
-raise it by one, up to ORDERS_API_MAX_INFLIGHT and never below 1. The accepted commands' latency
-then settles around the target, and the excess is refused at once instead of queueing inside.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import math
-import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Iterable
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -51,34 +41,17 @@ class Overloaded(ApiError):
         )
 
 
-DECREASE = 0.9  # a command over the latency target cuts the limit to 90 %
-
-
 class Admission:
     """At most `limit` holders at a time (0: no bound); a newcomer waits up to `queue_timeout`
-    seconds in a FIFO queue, then is refused. One per app (event loop).
+    seconds in a FIFO queue, then is refused. One per app (event loop)."""
 
-    With `latency_target` (seconds, > 0) the limit adapts between 1 and `limit` (AIMD, see the
-    module's docstring); `clock` is injectable for tests."""
-
-    def __init__(
-        self,
-        limit: int,
-        queue_timeout: float,
-        latency_target: float = 0.0,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.max_limit = limit
+    def __init__(self, limit: int, queue_timeout: float) -> None:
         self.limit = limit
         self.queue_timeout = queue_timeout
-        self.latency_target = latency_target if limit > 0 else 0.0
-        self.clock = clock
         self.in_flight = 0
         self.admitted = 0
         self.shed = 0
         self._queue: deque[asyncio.Future[None]] = deque()
-        self._fast = 0  # commands under the target since the limit last moved
-        self._last_cut = -math.inf
 
     @property
     def waiting(self) -> int:
@@ -114,41 +87,17 @@ class Admission:
         # A slot handed over as the timeout fired is still ours.
         return fut.done() and not fut.cancelled()
 
-    def release(self, elapsed: float | None = None) -> None:
-        """Hand the slot to the first one waiting, else free it. `elapsed`: how long the
-        command held it (seconds), which moves an adaptive limit."""
+    def release(self) -> None:
+        """Hand the slot to the first one waiting, else free it."""
         if self.limit <= 0:
             self.in_flight -= 1
             return
-        if elapsed is not None and self.latency_target > 0:
-            self._adapt(elapsed)
-        if self.in_flight > self.limit:  # the limit was cut: this slot is gone
-            self.in_flight -= 1
-            return
-        self.in_flight -= 1
-        self._hand_over()
-
-    def _hand_over(self) -> None:
-        """Give free slots (in_flight < limit) to the first ones waiting."""
-        while self._queue and self.in_flight < self.limit:
+        while self._queue:
             fut = self._queue.popleft()
             if not fut.done():
-                fut.set_result(None)
-                self.in_flight += 1
-
-    def _adapt(self, elapsed: float) -> None:
-        if elapsed > self.latency_target:
-            now = self.clock()
-            if now - self._last_cut >= self.latency_target:
-                self.limit = max(1, math.floor(self.limit * DECREASE))
-                self._last_cut = now
-            self._fast = 0
-            return
-        self._fast += 1
-        if self._fast >= self.limit and self.limit < self.max_limit:
-            self.limit += 1
-            self._fast = 0
-            self._hand_over()
+                fut.set_result(None)  # in_flight unchanged: the slot changes hands
+                return
+        self.in_flight -= 1
 
     def collect(self) -> Iterable[Metric]:
         """Prometheus: registered in the app's registry (starter.api.observability)."""
@@ -164,8 +113,7 @@ class Admission:
         )
         yield GaugeMetricFamily(
             "orders_api_command_slots",
-            "Command slots of this API process now: ORDERS_API_MAX_INFLIGHT, or less while the "
-            "adaptive limit (ORDERS_API_LATENCY_TARGET) holds it down (0: no bound)",
+            "ORDERS_API_MAX_INFLIGHT of this API process (0: no bound)",
             value=self.limit,
         )
         yield CounterMetricFamily(
@@ -182,11 +130,10 @@ async def _admitted(request: Request) -> AsyncIterator[None]:
     admission: Admission = request.app.state.admission
     if not await admission.acquire():
         raise Overloaded(admission.limit)
-    started = time.monotonic()
     try:
         yield
     finally:
-        admission.release(time.monotonic() - started)
+        admission.release()
 
 
 # The slot is held around the endpoint function and given back before the response is sent.

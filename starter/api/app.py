@@ -94,9 +94,7 @@ def create_app(
     app.state.drain = Drain()  # set on SIGTERM by DrainingServer, read by /readyz
     # Bounds the commands in flight in this process (starter/api/admission.py).
     app.state.admission = Admission(
-        settings.api_max_inflight,
-        settings.api_queue_timeout.total_seconds(),
-        settings.api_latency_target.total_seconds(),
+        settings.api_max_inflight, settings.api_queue_timeout.total_seconds()
     )
     for module in (
         health,

@@ -22,7 +22,6 @@ from temporalio.testing import WorkflowEnvironment
 
 from db.session import create_all, make_engine, make_session_factory
 from db.tables import IdempotencyKey, Order, Product
-from settings import Settings
 from starter.api.admission import Admission
 from starter.api.app import create_app
 from tests.api.conftest import serve, stack_settings, stop
@@ -203,97 +202,3 @@ async def test_no_bound_when_the_limit_is_zero() -> None:
     for _ in range(100):
         gate.release()
     assert gate.in_flight == 0 and gate.shed == 0
-
-
-# --- the adaptive limit (ORDERS_API_LATENCY_TARGET), on a fake clock ---------------------------
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-async def _hold(gate: Admission, n: int) -> None:
-    for _ in range(n):
-        assert await gate.acquire()
-
-
-async def test_a_slow_command_cuts_the_limit_once_per_target_interval() -> None:
-    clock = Clock()
-    gate = Admission(limit=10, queue_timeout=0, latency_target=1.0, clock=clock)
-    await _hold(gate, 10)
-    gate.release(2.5)  # over the target: 10 -> 9
-    assert gate.limit == 9
-    gate.release(2.5)  # the same slow burst, within one target interval: no second cut
-    assert gate.limit == 9
-    clock.now = 1.0
-    gate.release(3.0)  # an interval later, still slow: 9 -> 8
-    assert gate.limit == 8
-    assert gate.in_flight == 7
-    # 7 in flight under a limit of 8: one more is admitted, the next refused at once.
-    assert await gate.acquire()
-    assert not await gate.acquire()
-    assert gate.shed == 1
-
-
-async def test_slots_over_a_cut_limit_are_not_handed_on() -> None:
-    clock = Clock()
-    gate = Admission(limit=2, queue_timeout=3600, latency_target=1.0, clock=clock)
-    await _hold(gate, 2)
-    waiter = asyncio.create_task(gate.acquire())
-    await asyncio.sleep(0)
-    assert gate.waiting == 1
-    gate.release(5.0)  # slow: the limit drops to 1 and this slot goes away with it
-    assert gate.limit == 1 and gate.in_flight == 1 and not waiter.done()
-    gate.release(0.1)  # fast: the one remaining slot is handed to the waiter
-    assert await waiter
-    assert gate.in_flight == 1
-
-
-async def test_fast_commands_raise_the_limit_back_up_to_the_maximum() -> None:
-    clock = Clock()
-    gate = Admission(limit=4, queue_timeout=0, latency_target=1.0, clock=clock)
-    await _hold(gate, 1)
-    gate.release(9.0)  # 4 -> 3
-    assert gate.limit == 3
-    for expected in (4, 4):
-        # `limit` commands under the target raise it by one; never past ORDERS_API_MAX_INFLIGHT.
-        for _ in range(gate.limit):
-            assert await gate.acquire()
-            gate.release(0.2)
-        assert gate.limit == expected
-
-
-async def test_the_limit_never_goes_below_one() -> None:
-    clock = Clock()
-    gate = Admission(limit=3, queue_timeout=0, latency_target=0.5, clock=clock)
-    for step in range(20):
-        clock.now = step * 1.0
-        assert await gate.acquire()
-        gate.release(10.0)
-    assert gate.limit == 1
-    assert await gate.acquire()  # one command still gets through
-
-
-async def test_without_a_target_the_limit_stays_fixed() -> None:
-    gate = Admission(limit=3, queue_timeout=0)
-    await _hold(gate, 3)
-    gate.release(60.0)
-    assert gate.limit == 3 and gate.in_flight == 2
-
-
-def test_the_latency_target_setting_reaches_the_app() -> None:
-    settings = Settings.model_validate(
-        {
-            "DATABASE_URL": "sqlite+aiosqlite:///:memory:",
-            "ORDERS_API_MAX_INFLIGHT": "16",
-            "ORDERS_API_LATENCY_TARGET": "0.5",
-        }
-    )
-    gate: Admission = create_app(settings).state.admission
-    assert (gate.max_limit, gate.limit, gate.latency_target) == (16, 16, 0.5)
-    off: Admission = create_app(settings.model_copy(update={"api_max_inflight": 0})).state.admission
-    assert off.latency_target == 0.0  # no bound, nothing to adapt
