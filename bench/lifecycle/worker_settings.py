@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
-from temporalio.worker import PollerBehaviorAutoscaling, PollerBehaviorSimpleMaximum, Worker
+from temporalio.worker import PollerBehaviorSimpleMaximum, Worker
 
 import worker as order_worker
 from bench.empty import EmptyWorkflow
@@ -32,13 +32,10 @@ class WorkerSettings:
     def extras(self) -> dict[str, Any]:
         """Worker options that `worker.build_worker` does not (yet) take."""
         out: dict[str, Any] = {}
-        if self.autoscale_pollers:
-            out["workflow_task_poller_behavior"] = PollerBehaviorAutoscaling(
-                maximum=self.workflow_task_pollers or 100
-            )
-        elif self.workflow_task_pollers is not None:
-            out["workflow_task_poller_behavior"] = PollerBehaviorSimpleMaximum(
-                self.workflow_task_pollers
+        if self.autoscale_pollers or self.workflow_task_pollers is not None:
+            # The production worker's rule (ORDERS_WORKER_WORKFLOW_POLLERS / _AUTOSCALE_POLLERS).
+            out["workflow_task_poller_behavior"] = order_worker.poller_behavior(
+                self.workflow_task_pollers, self.autoscale_pollers
             )
         if self.activity_task_pollers is not None:
             out["activity_task_poller_behavior"] = PollerBehaviorSimpleMaximum(
