@@ -620,3 +620,37 @@ def test_virtual_goods_ship_with_method_virtual() -> None:
     assert mixed.method == "standard"
     # A package is one kind: nothing is pre-filled when both kinds wait to ship.
     assert [line.default for line in mixed.lines] == [0, 0]
+
+
+async def test_a_click_pressed_while_a_live_refresh_lands_is_not_lost(
+    web: Web, open_page: OpenPage
+) -> None:
+    """A live refresh that arrives between a button's press and its release waits for the
+    release: swapping the region under the pointer made the click (and the shipment) vanish."""
+    mine, _, _, order, _ = await two_supplier_order(web)
+    so = supplier_order_of(order, mine)
+    tea_item, _ = item_ids(so)
+    page = await open_page(web, as_page_account(mine))
+    await page.goto(f"/ui/supplier/orders/{so['id']}")
+    form = page.get_by_test_id("ship-form")
+    for input_ in await form.get_by_test_id("ship-qty").all():
+        item_id = await input_.get_attribute("data-item-id")
+        await input_.fill("1" if item_id == tea_item else "0")
+    await form.get_by_test_id("carrier").fill("SF")
+    await form.get_by_test_id("tracking-no").fill(f"TP-{so['id']}")
+    button = form.get_by_test_id("ship-submit")
+    await button.scroll_into_view_if_needed()
+    spot = await button.bounding_box()
+    assert spot is not None
+    await page.mouse.move(spot["x"] + spot["width"] / 2, spot["y"] + spot["height"] / 2)
+    await page.mouse.down()
+    # A refresh of the region comes back while the button is held down...
+    async with page.expect_response(lambda r: "fragment=" in r.url) as fetched:
+        await page.evaluate("() => { window.__refreshed = window.Orders.refreshAll(); }")
+    assert (await fetched.value).ok
+    await page.mouse.up()
+    # ...and the click still ships the package.
+    await expect(
+        page.locator(f'[data-testid="package"][data-tracking-no="TP-{so["id"]}"]')
+    ).to_have_count(1)
+    await page.evaluate("() => window.__refreshed")

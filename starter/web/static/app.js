@@ -202,6 +202,28 @@
     }
   }
 
+  // A press (mouse, pen or touch) inside a region is a click on its way: a swap between its
+  // down and its up would drop it (down and up on different elements make no click), and a
+  // pressed button has taken the focus from the field the check below protects.
+  let pressedIn = null;
+  let released = Promise.resolve();
+  let release = () => {};
+  document.addEventListener(
+    "pointerdown",
+    (event) => {
+      pressedIn = event.target;
+      released = new Promise((resolve) => (release = resolve));
+    },
+    true,
+  );
+  const lift = () => {
+    if (!pressedIn) return;
+    pressedIn = null;
+    setTimeout(release, 0); // after the click (and its submit) that this press produces
+  };
+  document.addEventListener("pointerup", lift, true);
+  document.addEventListener("pointercancel", lift, true);
+
   async function refreshRegion(region) {
     const response = await fetch(region.dataset.liveSrc, {
       credentials: "same-origin",
@@ -209,6 +231,10 @@
     });
     if (!response.ok) return;
     const html = await response.text();
+    if (pressedIn && region.contains(pressedIn)) {
+      // Bounded: a press whose release never reaches the page does not freeze the region.
+      await Promise.race([released, new Promise((resolve) => setTimeout(resolve, 2000))]);
+    }
     // Keep what the user is typing: a region with a focused, edited field waits.
     const active = document.activeElement;
     if (active && region.contains(active) && active.matches("input, textarea, select") && active.value) {
