@@ -5,8 +5,9 @@ waiting writers poll with sleeps of up to 100 ms (the busy handler), and a trans
 lock across every await of its statements. Under load that turned a 1 ms transaction into a
 180 ms wait (measured by bench/lifecycle.py). So the writers of one process queue on an asyncio
 lock first and are woken the moment the previous one commits; only writers of *other* processes
-(API and worker share the file) still meet the busy handler. Readers take a plain deferred
-BEGIN, a WAL snapshot that never waits for writers.
+(API and worker share the file) still find it locked, and wait for it with asyncio. SQLite's
+statements run on the event loop's thread (db/inline_sqlite.py), not on aiosqlite's. Readers
+take a plain deferred BEGIN, a WAL snapshot that never waits for writers.
 """
 
 import asyncio
@@ -15,7 +16,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy import Engine, event
+from sqlalchemy import Engine, event, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -23,12 +24,14 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from db.inline_sqlite import connector
 from db.tables import Base
 
 
 def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
     if url.startswith("sqlite"):
-        engine = create_async_engine(url, connect_args={"timeout": 30}, **kwargs)
+        database = make_url(url).database or ":memory:"
+        engine = create_async_engine(url, async_creator=connector(database), **kwargs)
         _tune_sqlite(engine)
         return engine
     kwargs.setdefault("pool_size", 10)
@@ -44,7 +47,9 @@ def _tune_sqlite(engine: AsyncEngine) -> None:
         dbapi_conn.isolation_level = None
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA journal_mode=WAL")
-        cur.execute("PRAGMA busy_timeout=30000")
+        # No busy handler: it would sleep on the event loop's thread (db/inline_sqlite.py
+        # waits for a lock with asyncio instead).
+        cur.execute("PRAGMA busy_timeout=0")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.close()

@@ -1,0 +1,111 @@
+"""db.inline_sqlite: SQLite statements run on the loop's thread, and a lock is waited for
+with asyncio, never by sleeping on that thread.
+
+The other writer here is a plain `sqlite3` connection on the same file, standing in for
+another process (the API and the worker share the file).
+"""
+
+import asyncio
+import sqlite3
+import threading
+from collections.abc import AsyncIterator
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select, text
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from db import inline_sqlite
+from db.session import create_all, make_engine, make_session_factory, write_session
+from db.tables import Customer
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "inline.db"
+
+
+@pytest.fixture
+async def engine(db_path: Path) -> AsyncIterator[AsyncEngine]:
+    engine = make_engine(f"sqlite+aiosqlite:///{db_path}")
+    await create_all(engine)
+    yield engine
+    await engine.dispose()
+
+
+async def _add(sessions: async_sessionmaker[AsyncSession], cid: str) -> None:
+    async with write_session(sessions) as s:
+        s.add(Customer(id=cid, name=cid, coins=Decimal("1.00"), default_address=None))
+
+
+async def _ids(sessions: async_sessionmaker[AsyncSession]) -> list[str]:
+    async with sessions() as s:
+        return list((await s.scalars(select(Customer.id).order_by(Customer.id))).all())
+
+
+async def test_statements_run_on_the_event_loops_thread(engine: AsyncEngine) -> None:
+    seen: list[int] = []
+    async with engine.connect() as conn:
+        raw = await conn.get_raw_connection()
+        assert isinstance(raw.driver_connection, inline_sqlite.InlineConnection)
+        raw.driver_connection._conn.create_function(
+            "thread_id", 0, lambda: seen.append(threading.get_ident()) or 1
+        )
+        assert (await conn.execute(text("SELECT thread_id()"))).scalar() == 1
+    assert seen == [threading.get_ident()]
+
+
+async def test_a_writer_waits_for_another_process_without_blocking_the_loop(
+    engine: AsyncEngine, db_path: Path
+) -> None:
+    sessions = make_session_factory(engine)
+    other = sqlite3.connect(db_path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    other.execute("INSERT INTO customers (id, name, coins) VALUES ('other', 'other', 0)")
+    waits_before = inline_sqlite.busy_waits
+    writer = asyncio.create_task(_add(sessions, "mine"))
+    # The loop keeps running other work while the writer waits: had SQLite's busy handler
+    # slept on this thread, these sleeps would only resume after the writer had finished.
+    for _ in range(10):
+        await asyncio.sleep(0.01)
+    assert not writer.done()
+    assert inline_sqlite.busy_waits > waits_before
+    other.execute("COMMIT")
+    other.close()
+    await asyncio.wait_for(writer, 10)
+    assert await _ids(sessions) == ["mine", "other"]
+
+
+async def test_a_lock_held_past_the_deadline_fails_the_writer_and_changes_nothing(
+    engine: AsyncEngine, db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(inline_sqlite, "BUSY_DEADLINE_S", 0.2)
+    sessions = make_session_factory(engine)
+    other = sqlite3.connect(db_path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        with pytest.raises(OperationalError, match="locked"):
+            await _add(sessions, "mine")
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert await _ids(sessions) == []
+    await _add(sessions, "later")  # the pool's connection is still good afterwards
+    assert await _ids(sessions) == ["later"]
+
+
+async def test_readers_do_not_wait_for_a_writer(engine: AsyncEngine, db_path: Path) -> None:
+    sessions = make_session_factory(engine)
+    await _add(sessions, "committed")
+    other = sqlite3.connect(db_path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    other.execute("INSERT INTO customers (id, name, coins) VALUES ('open', 'open', 0)")
+    try:
+        waits_before = inline_sqlite.busy_waits
+        assert await _ids(sessions) == ["committed"]  # a WAL snapshot, taken at once
+        assert inline_sqlite.busy_waits == waits_before
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
