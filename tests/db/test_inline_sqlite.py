@@ -47,12 +47,15 @@ async def _ids(sessions: async_sessionmaker[AsyncSession]) -> list[str]:
 
 async def test_statements_run_on_the_event_loops_thread(engine: AsyncEngine) -> None:
     seen: list[int] = []
+
+    def thread_id() -> int:
+        seen.append(threading.get_ident())
+        return 1
+
     async with engine.connect() as conn:
         raw = await conn.get_raw_connection()
         assert isinstance(raw.driver_connection, inline_sqlite.InlineConnection)
-        raw.driver_connection._conn.create_function(
-            "thread_id", 0, lambda: seen.append(threading.get_ident()) or 1
-        )
+        raw.driver_connection._conn.create_function("thread_id", 0, thread_id)
         assert (await conn.execute(text("SELECT thread_id()"))).scalar() == 1
     assert seen == [threading.get_ident()]
 
