@@ -8,14 +8,14 @@ non-retryable ApplicationErrors whose `type` is the stable error code.
 
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.exceptions import ApplicationError
 
-from db.session import write_session
+from db.session import append_row, write_session
 from db.tables import IdempotencyKey, Notification, Order, OrderLog, SupplierOrder
 from domain.errors import Conflict, DomainError
 from domain.states import (
@@ -25,6 +25,12 @@ from domain.states import (
     order_close_reason,
     order_status,
 )
+
+# Tables written only by appending (db.session.append_row), and the stored-result lookup.
+_KEYS: Table = IdempotencyKey.__table__  # type: ignore[assignment]
+_LOG: Table = OrderLog.__table__  # type: ignore[assignment]
+_NOTIFICATIONS: Table = Notification.__table__  # type: ignore[assignment]
+_STORED = select(_KEYS.c.result).where(_KEYS.c.key == bindparam("key"))
 
 Work = Callable[[AsyncSession], Awaitable[dict[str, Any] | None]]
 
@@ -40,12 +46,13 @@ class DbActivities:
     async def once(self, key: str, scope: str, at: datetime, work: Work) -> dict[str, Any] | None:
         try:
             async with write_session(self.sessions) as session:
-                done = await session.get(IdempotencyKey, key)
+                conn = await session.connection()
+                done = (await conn.execute(_STORED, {"key": key})).first()
                 if done is not None:
-                    return done.result
+                    return cast(dict[str, Any] | None, done.result)
                 result = await work(session)
-                session.add(IdempotencyKey(key=key, scope=scope, result=result, created_at=at))
-                await session.flush()
+                row = {"key": key, "scope": scope, "result": result, "created_at": at}
+                append_row(session, _KEYS, row)
                 return result
         except DomainError as err:
             raise domain_failure(err) from err
@@ -79,16 +86,18 @@ def log(
     supplier_order_id: str | None = None,
     **detail: Any,
 ) -> None:
-    session.add(
-        OrderLog(
-            order_no=order_no,
-            supplier_order_id=supplier_order_id,
-            actor=actor,
-            actor_id=actor_id,
-            action=action,
-            detail=detail,
-            at=at,
-        )
+    append_row(
+        session,
+        _LOG,
+        {
+            "order_no": order_no,
+            "supplier_order_id": supplier_order_id,
+            "actor": actor,
+            "actor_id": actor_id,
+            "action": action,
+            "detail": detail,
+            "at": at,
+        },
     )
 
 
@@ -103,17 +112,19 @@ def notify(
     at: datetime,
     supplier_order_id: str | None = None,
 ) -> None:
-    session.add(
-        Notification(
-            dedupe_key=dedupe_key,
-            recipient_type=recipient_type,
-            recipient_id=recipient_id,
-            kind=kind,
-            order_no=order_no,
-            supplier_order_id=supplier_order_id,
-            body=body,
-            at=at,
-        )
+    append_row(
+        session,
+        _NOTIFICATIONS,
+        {
+            "dedupe_key": dedupe_key,
+            "recipient_type": recipient_type,
+            "recipient_id": recipient_id,
+            "kind": kind,
+            "order_no": order_no,
+            "supplier_order_id": supplier_order_id,
+            "body": body,
+            "at": at,
+        },
     )
 
 

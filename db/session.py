@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy import Engine, event, make_url
+from sqlalchemy import Engine, Table, event, insert, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -90,6 +90,33 @@ async def write_session(sessions: async_sessionmaker[AsyncSession]) -> AsyncIter
     async with _held(gate), sessions() as session, session.begin():
         await session.connection(execution_options={_WRITE: True})
         yield session
+        await session.flush()
+        await _insert_appended(session)
+
+
+_APPENDED = "orders.appended_rows"
+
+
+def append_row(session: AsyncSession, table: Table, row: dict[str, Any]) -> None:
+    """Insert `row` into the append-only `table` when the write session commits.
+
+    For rows nothing reads back in the same transaction (the order log, notifications,
+    idempotency keys): they skip the ORM's identity map and unit of work, and the rows of one
+    table go in one statement, in the order they were appended, after everything flushed (so
+    the rows they refer to exist). Every read-model activity writes a few of these; as ORM
+    objects they were about a tenth of the worker's database CPU (bench/README.md).
+    """
+    pending: dict[Table, list[dict[str, Any]]] = session.info.setdefault(_APPENDED, {})
+    pending.setdefault(table, []).append(row)
+
+
+async def _insert_appended(session: AsyncSession) -> None:
+    pending: dict[Table, list[dict[str, Any]]] = session.info.pop(_APPENDED, {})
+    if not pending:
+        return
+    conn = await session.connection()
+    for table, rows in pending.items():
+        await conn.execute(insert(table), rows)
 
 
 @asynccontextmanager
