@@ -26,10 +26,7 @@ from domain.states import (
     order_status,
 )
 
-# Tables written only by appending (db.session.append_row), and the stored-result lookup.
 _KEYS: Table = IdempotencyKey.__table__  # type: ignore[assignment]
-_LOG: Table = OrderLog.__table__  # type: ignore[assignment]
-_NOTIFICATIONS: Table = Notification.__table__  # type: ignore[assignment]
 _STORED = select(_KEYS.c.result).where(_KEYS.c.key == bindparam("key"))
 
 Work = Callable[[AsyncSession], Awaitable[dict[str, Any] | None]]
@@ -52,7 +49,7 @@ class DbActivities:
                     return cast(dict[str, Any] | None, done.result)
                 result = await work(session)
                 row = {"key": key, "scope": scope, "result": result, "created_at": at}
-                append_row(session, _KEYS, row)
+                append_row(session, IdempotencyKey, row)
                 return result
         except DomainError as err:
             raise domain_failure(err) from err
@@ -88,7 +85,7 @@ def log(
 ) -> None:
     append_row(
         session,
-        _LOG,
+        OrderLog,
         {
             "order_no": order_no,
             "supplier_order_id": supplier_order_id,
@@ -114,7 +111,7 @@ def notify(
 ) -> None:
     append_row(
         session,
-        _NOTIFICATIONS,
+        Notification,
         {
             "dedupe_key": dedupe_key,
             "recipient_type": recipient_type,

@@ -9,6 +9,7 @@ from temporalio import activity
 
 from activities.base import DbActivities, log, notify, refresh_order_status
 from activities.orders import add_refund, release_unshipped, return_coins
+from db.session import append_row
 from db.tables import (
     Order,
     OrderItem,
@@ -125,19 +126,25 @@ class FulfilmentActivities(DbActivities):
             )
             s.add(package)
             await s.flush()
+            shipped = {li.item_id for li in cmd.items}
+            found = await s.scalars(select(OrderItem).where(OrderItem.id.in_(shipped)))
+            items = {i.id: i for i in found}
             for line in sorted(cmd.items, key=lambda li: li.item_id):
-                item = await s.get(OrderItem, line.item_id)
+                item = items.get(line.item_id)
                 if item is None or item.supplier_order_id != so.id:
                     raise NotFound(f"item {line.item_id!r} is not part of {so.id}")
                 item.shipped_qty += line.qty
                 item.status = item_status(item.qty, item.shipped_qty)
-                s.add(PackageItem(package_id=package.id, item_id=item.id, qty=line.qty))
+                append_row(
+                    s, PackageItem, {"package_id": package.id, "item_id": item.id, "qty": line.qty}
+                )
                 await s.execute(
                     update(Product)
                     .where(Product.sku == item.sku)
                     .values(
                         on_hand=Product.on_hand - line.qty, reserved=Product.reserved - line.qty
                     )
+                    .execution_options(synchronize_session=False)  # no Product is loaded here
                 )
             so.status = SupplierOrderStatus.PENDING_RECEIPT
             so.auto_confirm_at = p.auto_confirm_at
@@ -362,16 +369,18 @@ class FulfilmentActivities(DbActivities):
             )
             skus = {item_id: sku for item_id, sku in (await s.execute(reviewed)).all()}
             for r in p.reviews:
-                s.add(
-                    Review(
-                        item_id=r.item_id,
-                        sku=skus[r.item_id],
-                        supplier_order_id=so.id,
-                        rating=r.rating,
-                        text=r.text,
-                        auto=p.auto,
-                        at=p.at,
-                    )
+                append_row(
+                    s,
+                    Review,
+                    {
+                        "item_id": r.item_id,
+                        "sku": skus[r.item_id],
+                        "supplier_order_id": so.id,
+                        "rating": r.rating,
+                        "text": r.text,
+                        "auto": p.auto,
+                        "at": p.at,
+                    },
                 )
             if p.completed:
                 so.status = SupplierOrderStatus.COMPLETED

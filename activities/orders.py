@@ -10,6 +10,7 @@ from temporalio import activity
 
 from activities.base import DbActivities, log, notify
 from db.mappers import catalog_product, customer_account
+from db.session import append_row
 from db.tables import (
     CoinLedger,
     Customer,
@@ -154,6 +155,7 @@ class OrderActivities(DbActivities):
                         Product.on_hand - Product.reserved >= item.qty,
                     )
                     .values(reserved=Product.reserved + item.qty)
+                    .execution_options(synchronize_session=False)  # `rows` are not read again
                 )
                 if res.rowcount != 1:  # type: ignore[attr-defined]
                     raise InsufficientStock(f"not enough stock of {item.sku!r}", sku=item.sku)
@@ -162,6 +164,7 @@ class OrderActivities(DbActivities):
                     update(Customer)
                     .where(Customer.id == customer.id, Customer.coins >= plan.coins)
                     .values(coins=Customer.coins - plan.coins)
+                    .execution_options(synchronize_session=False)  # nor is `customer`
                 )
                 if res.rowcount != 1:  # type: ignore[attr-defined]
                     raise InsufficientCoins("coin balance changed; not enough coins")
@@ -273,69 +276,76 @@ class OrderActivities(DbActivities):
 
 
 async def _insert_order(s: AsyncSession, plan: OrderPlan, p: PlaceOrderParams) -> None:
-    # Flushed parent-first: without ORM relationships the unit of work does not
-    # order inserts by foreign key.
-    s.add(
-        Order(
-            order_no=plan.order_no,
-            customer_id=plan.customer_id,
-            status=OrderStatus.PENDING_PAYMENT,
-            subtotal=plan.subtotal,
-            postage=plan.postage,
-            coins=plan.coins,
-            payable=plan.payable,
-            pay_deadline=p.pay_deadline,
-            created_at=p.at,
-            plan=plan.model_dump(mode="json"),
-            order_type=plan.order_type,
-            pay_token_hash=p.request.pay_token_hash,
-        )
+    # New rows nothing reads back in this transaction: appended (db.session.append_row),
+    # parents first, each table in one statement.
+    append_row(
+        s,
+        Order,
+        {
+            "order_no": plan.order_no,
+            "customer_id": plan.customer_id,
+            "status": OrderStatus.PENDING_PAYMENT,
+            "subtotal": plan.subtotal,
+            "postage": plan.postage,
+            "coins": plan.coins,
+            "payable": plan.payable,
+            "pay_deadline": p.pay_deadline,
+            "created_at": p.at,
+            "plan": plan.model_dump(mode="json"),
+            "order_type": plan.order_type,
+            "pay_token_hash": p.request.pay_token_hash,
+        },
     )
-    await s.flush()
     for so in plan.supplier_orders:
-        s.add(
-            SupplierOrder(
-                id=so.id,
-                order_no=plan.order_no,
-                supplier_id=so.supplier_id,
-                customer_id=plan.customer_id,
-                status=SupplierOrderStatus.PENDING_PAYMENT,
-                needs_address=so.needs_address,
-                address=so.address.model_dump(mode="json") if so.address else None,
-                remark=so.remark,
-                subtotal=so.subtotal,
-                postage=so.postage,
-                coin_share=so.coin_share,
-                payable=so.payable,
-                created_at=p.at,
-            )
+        append_row(
+            s,
+            SupplierOrder,
+            {
+                "id": so.id,
+                "order_no": plan.order_no,
+                "supplier_id": so.supplier_id,
+                "customer_id": plan.customer_id,
+                "status": SupplierOrderStatus.PENDING_PAYMENT,
+                "needs_address": so.needs_address,
+                "address": so.address.model_dump(mode="json") if so.address else None,
+                "remark": so.remark,
+                "subtotal": so.subtotal,
+                "postage": so.postage,
+                "coin_share": so.coin_share,
+                "payable": so.payable,
+                "created_at": p.at,
+            },
         )
-    await s.flush()
     sub_of: dict[str, str] = {}
     for so in plan.supplier_orders:
         for sub in so.sub_orders:
-            s.add(SubOrder(id=sub.id, supplier_order_id=so.id, product_type=sub.product_type))
+            append_row(
+                s,
+                SubOrder,
+                {"id": sub.id, "supplier_order_id": so.id, "product_type": sub.product_type},
+            )
             sub_of.update({item_id: sub.id for item_id in sub.item_ids})
-    await s.flush()
     for so in plan.supplier_orders:
         for i in so.items:
-            s.add(
-                OrderItem(
-                    id=i.item_id,
-                    order_no=plan.order_no,
-                    supplier_order_id=so.id,
-                    sub_order_id=sub_of[i.item_id],
-                    sku=i.sku,
-                    name=i.name,
-                    product_type=i.product_type,
-                    kind=i.kind,
-                    price=i.price,
-                    qty=i.qty,
-                    line_total=i.line_total,
-                    coin_share=i.coin_share,
-                    status=ItemStatus.PENDING_SHIPMENT,
-                    source=i.source,
-                )
+            append_row(
+                s,
+                OrderItem,
+                {
+                    "id": i.item_id,
+                    "order_no": plan.order_no,
+                    "supplier_order_id": so.id,
+                    "sub_order_id": sub_of[i.item_id],
+                    "sku": i.sku,
+                    "name": i.name,
+                    "product_type": i.product_type,
+                    "kind": i.kind,
+                    "price": i.price,
+                    "qty": i.qty,
+                    "line_total": i.line_total,
+                    "coin_share": i.coin_share,
+                    "status": ItemStatus.PENDING_SHIPMENT,
+                    "source": i.source,
+                },
             )
     log(
         s,

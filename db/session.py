@@ -14,7 +14,7 @@ import asyncio
 import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Engine, Table, event, insert, make_url
 from sqlalchemy.ext.asyncio import (
@@ -97,17 +97,18 @@ async def write_session(sessions: async_sessionmaker[AsyncSession]) -> AsyncIter
 _APPENDED = "orders.appended_rows"
 
 
-def append_row(session: AsyncSession, table: Table, row: dict[str, Any]) -> None:
-    """Insert `row` into the append-only `table` when the write session commits.
+def append_row(session: AsyncSession, model: type[Base], row: dict[str, Any]) -> None:
+    """Insert `row` into `model`'s table when the write session commits.
 
-    For rows nothing reads back in the same transaction (the order log, notifications,
-    idempotency keys): they skip the ORM's identity map and unit of work, and the rows of one
-    table go in one statement, in the order they were appended, after everything flushed (so
-    the rows they refer to exist). Every read-model activity writes a few of these; as ORM
-    objects they were about a tenth of the worker's database CPU (bench/README.md).
+    For new rows nothing reads back in the same transaction (the order log, notifications,
+    idempotency keys, a new order's rows): they skip the ORM's identity map and unit of work.
+    The rows of one table go in one statement, in the order they were appended; tables go in
+    the order of their first row, after everything the session flushed, so a row appended
+    after the rows it refers to finds them. Every row of a table needs the same keys. As ORM
+    objects these rows were a fifth of the worker's database CPU (bench/README.md).
     """
     pending: dict[Table, list[dict[str, Any]]] = session.info.setdefault(_APPENDED, {})
-    pending.setdefault(table, []).append(row)
+    pending.setdefault(cast(Table, model.__table__), []).append(row)
 
 
 async def _insert_appended(session: AsyncSession) -> None:

@@ -452,8 +452,11 @@ async def test_carrier_scans_locate_and_deliver_packages(shop: Shop) -> None:
     await scan("e4", "P2", 31.23, 121.47, 8, "delivered")
 
     async def settled() -> SupplierOrderSnapshot | None:
+        # The last scan's row commits (local activity) a moment before the workflow adopts
+        # it: wait for both, or the snapshot may still show the scan before.
         s = await snap(child)
-        return s if await count(shop, TrackingEventRow) == 5 and s.packages[1].lat else None
+        done = await count(shop, TrackingEventRow) == 5 and s.packages[1].delivered
+        return s if done else None
 
     s = await eventually(settled, what="tracking events applied")
     p1, p2 = s.packages
