@@ -7,17 +7,24 @@ On both databases a write session commits on success and rolls back on error.
 
 import asyncio
 import uuid
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import event, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from db import inline_sqlite
-from db.session import create_all, make_engine, make_session_factory, write_session
-from db.tables import Customer
+from db.session import (
+    append_row,
+    create_all,
+    make_engine,
+    make_session_factory,
+    write_session,
+)
+from db.tables import Customer, Order, OrderLog
 from tests.support.postgres import create_database, drop_database
 
 
@@ -97,6 +104,74 @@ async def test_write_session_commits_or_rolls_back(
                 raise RuntimeError("boom")
         assert await _coins(sessions, "kept") == Decimal("1")
         assert await _coins(sessions, "gone") is None
+    finally:
+        await engine.dispose()
+        if backend == "postgres":
+            await drop_database(base, name)
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+async def test_appended_rows_go_in_at_commit_after_their_parents_or_not_at_all(
+    backend: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    name = f"ap_{uuid.uuid4().hex[:8]}"
+    if backend == "postgres":
+        base = request.getfixturevalue("pg_url")
+        url = await create_database(base, name)
+    else:
+        url = f"sqlite+aiosqlite:///{tmp_path}/ap.db"
+    engine = make_engine(url)
+    at = datetime(2025, 3, 1, tzinfo=UTC)
+
+    def entry(order_no: str, action: str) -> dict[str, Any]:
+        return {
+            "order_no": order_no,
+            "supplier_order_id": None,
+            "actor": "system",
+            "actor_id": "",
+            "action": action,
+            "detail": {"n": action},
+            "at": at,
+        }
+
+    def order(order_no: str) -> dict[str, Any]:
+        plan = {"order_no": order_no}
+        return {
+            "order_no": order_no,
+            "customer_id": "c1",
+            "status": "PENDING_PAYMENT",
+            "subtotal": Decimal("1"),
+            "postage": Decimal("0"),
+            "coins": Decimal("0"),
+            "payable": Decimal("1"),
+            "pay_deadline": at,
+            "created_at": at,
+            "plan": plan,
+        }
+
+    try:
+        await create_all(engine)
+        sessions = make_session_factory(engine)
+        async with write_session(sessions) as s:
+            # Appended child-first within the session, but tables go in the order of their
+            # first row (the order first), and each table's rows keep their order.
+            append_row(s, Order, order("o1"))
+            append_row(s, OrderLog, entry("o1", "first"))
+            append_row(s, OrderLog, entry("o1", "second"))
+            append_row(s, Order, order("o2"))
+            append_row(s, OrderLog, entry("o2", "third"))
+            assert await s.scalar(select(func.count()).select_from(OrderLog)) == 0
+        with pytest.raises(RuntimeError, match="boom"):
+            async with write_session(sessions) as s:
+                append_row(s, OrderLog, entry("o1", "lost"))
+                raise RuntimeError("boom")
+        async with sessions() as s:
+            rows = (await s.execute(select(OrderLog).order_by(OrderLog.id))).scalars().all()
+        assert [(r.order_no, r.action, r.detail, r.at) for r in rows] == [
+            ("o1", "first", {"n": "first"}, at),
+            ("o1", "second", {"n": "second"}, at),
+            ("o2", "third", {"n": "third"}, at),
+        ]
     finally:
         await engine.dispose()
         if backend == "postgres":
