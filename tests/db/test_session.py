@@ -6,7 +6,7 @@ On both databases a write session commits on success and rolls back on error.
 """
 
 import asyncio
-import uuid
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -25,7 +25,7 @@ from db.session import (
     write_session,
 )
 from db.tables import Customer, Order, OrderLog
-from tests.support.postgres import create_database, drop_database
+from tests.support.read_model import empty_read_model
 
 
 @pytest.fixture
@@ -81,46 +81,32 @@ async def test_writers_begin_immediate_and_readers_deferred(sqlite_engine: Async
     assert begins == ["BEGIN IMMEDIATE", "BEGIN"]
 
 
-@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+@pytest.fixture(params=["sqlite", "postgres"])
+async def sessions(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    """Empty tables on a SQLite file, then on the session's PostgreSQL."""
+    async with empty_read_model(request.param, request, tmp_path) as factory:
+        yield factory
+
+
 async def test_write_session_commits_or_rolls_back(
-    backend: str, request: pytest.FixtureRequest, tmp_path: Path
+    sessions: async_sessionmaker[AsyncSession],
 ) -> None:
-    name = f"ws_{uuid.uuid4().hex[:8]}"
-    if backend == "postgres":
-        base = request.getfixturevalue("pg_url")
-        url = await create_database(base, name)
-    else:
-        url = f"sqlite+aiosqlite:///{tmp_path}/rb.db"
-    engine = make_engine(url)
-    try:
-        await create_all(engine)
-        sessions = make_session_factory(engine)
+    async with write_session(sessions) as s:
+        s.add(Customer(id="kept", name="k", coins=Decimal("1"), default_address=None))
+    with pytest.raises(RuntimeError, match="boom"):
         async with write_session(sessions) as s:
-            s.add(Customer(id="kept", name="k", coins=Decimal("1"), default_address=None))
-        with pytest.raises(RuntimeError, match="boom"):
-            async with write_session(sessions) as s:
-                s.add(Customer(id="gone", name="g", coins=Decimal("1"), default_address=None))
-                await s.flush()
-                raise RuntimeError("boom")
-        assert await _coins(sessions, "kept") == Decimal("1")
-        assert await _coins(sessions, "gone") is None
-    finally:
-        await engine.dispose()
-        if backend == "postgres":
-            await drop_database(base, name)
+            s.add(Customer(id="gone", name="g", coins=Decimal("1"), default_address=None))
+            await s.flush()
+            raise RuntimeError("boom")
+    assert await _coins(sessions, "kept") == Decimal("1")
+    assert await _coins(sessions, "gone") is None
 
 
-@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
 async def test_appended_rows_go_in_at_commit_after_their_parents_or_not_at_all(
-    backend: str, request: pytest.FixtureRequest, tmp_path: Path
+    sessions: async_sessionmaker[AsyncSession],
 ) -> None:
-    name = f"ap_{uuid.uuid4().hex[:8]}"
-    if backend == "postgres":
-        base = request.getfixturevalue("pg_url")
-        url = await create_database(base, name)
-    else:
-        url = f"sqlite+aiosqlite:///{tmp_path}/ap.db"
-    engine = make_engine(url)
     at = datetime(2025, 3, 1, tzinfo=UTC)
 
     def entry(order_no: str, action: str) -> dict[str, Any]:
@@ -135,44 +121,36 @@ async def test_appended_rows_go_in_at_commit_after_their_parents_or_not_at_all(
         }
 
     def order(order_no: str) -> dict[str, Any]:
-        plan = {"order_no": order_no}
+        money = {k: Decimal("1") for k in ("subtotal", "payable")}
         return {
             "order_no": order_no,
             "customer_id": "c1",
             "status": "PENDING_PAYMENT",
-            "subtotal": Decimal("1"),
+            **money,
             "postage": Decimal("0"),
             "coins": Decimal("0"),
-            "payable": Decimal("1"),
             "pay_deadline": at,
             "created_at": at,
-            "plan": plan,
+            "plan": {"order_no": order_no},
         }
 
-    try:
-        await create_all(engine)
-        sessions = make_session_factory(engine)
+    async with write_session(sessions) as s:
+        # Appended child-first within the session, but tables go in the order of their first
+        # row (the order first), and each table's rows keep their order.
+        append_row(s, Order, order("o1"))
+        append_row(s, OrderLog, entry("o1", "first"))
+        append_row(s, OrderLog, entry("o1", "second"))
+        append_row(s, Order, order("o2"))
+        append_row(s, OrderLog, entry("o2", "third"))
+        assert await s.scalar(select(func.count()).select_from(OrderLog)) == 0
+    with pytest.raises(RuntimeError, match="boom"):
         async with write_session(sessions) as s:
-            # Appended child-first within the session, but tables go in the order of their
-            # first row (the order first), and each table's rows keep their order.
-            append_row(s, Order, order("o1"))
-            append_row(s, OrderLog, entry("o1", "first"))
-            append_row(s, OrderLog, entry("o1", "second"))
-            append_row(s, Order, order("o2"))
-            append_row(s, OrderLog, entry("o2", "third"))
-            assert await s.scalar(select(func.count()).select_from(OrderLog)) == 0
-        with pytest.raises(RuntimeError, match="boom"):
-            async with write_session(sessions) as s:
-                append_row(s, OrderLog, entry("o1", "lost"))
-                raise RuntimeError("boom")
-        async with sessions() as s:
-            rows = (await s.execute(select(OrderLog).order_by(OrderLog.id))).scalars().all()
-        assert [(r.order_no, r.action, r.detail, r.at) for r in rows] == [
-            ("o1", "first", {"n": "first"}, at),
-            ("o1", "second", {"n": "second"}, at),
-            ("o2", "third", {"n": "third"}, at),
-        ]
-    finally:
-        await engine.dispose()
-        if backend == "postgres":
-            await drop_database(base, name)
+            append_row(s, OrderLog, entry("o1", "lost"))
+            raise RuntimeError("boom")
+    async with sessions() as s:
+        rows = (await s.execute(select(OrderLog).order_by(OrderLog.id))).scalars().all()
+    assert [(r.order_no, r.action, r.detail, r.at) for r in rows] == [
+        ("o1", "first", {"n": "first"}, at),
+        ("o1", "second", {"n": "second"}, at),
+        ("o2", "third", {"n": "third"}, at),
+    ]
