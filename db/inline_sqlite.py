@@ -39,10 +39,15 @@ busy_waits = 0
 
 
 def _busy(err: sqlite3.OperationalError) -> bool:
+    """Locked by another connection, so worth trying again: the cases SQLite's busy handler
+    would have waited for. Not SQLITE_BUSY_SNAPSHOT: a read transaction whose snapshot is
+    stale can never write, and the busy handler does not wait for it either."""
     code = getattr(err, "sqlite_errorcode", None)
-    if code is not None:
-        return bool(code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED))
-    return "locked" in str(err) or "busy" in str(err)
+    if code is None:
+        return "locked" in str(err)
+    if code == sqlite3.SQLITE_BUSY_SNAPSHOT:
+        return False
+    return (code & 0xFF) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
 
 
 async def _patiently(call: Callable[[], T]) -> T:

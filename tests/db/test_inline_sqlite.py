@@ -112,3 +112,20 @@ async def test_readers_do_not_wait_for_a_writer(engine: AsyncEngine, db_path: Pa
     finally:
         other.execute("ROLLBACK")
         other.close()
+
+
+@pytest.mark.parametrize(
+    ("code", "waits"),
+    [
+        (sqlite3.SQLITE_BUSY, True),
+        (sqlite3.SQLITE_LOCKED, True),
+        (sqlite3.SQLITE_BUSY_RECOVERY, True),
+        (sqlite3.SQLITE_BUSY_SNAPSHOT, False),  # a stale read snapshot never gets to write
+        (sqlite3.SQLITE_ERROR, False),
+        (sqlite3.SQLITE_READONLY, False),
+    ],
+)
+def test_which_errors_are_waited_out(code: int, waits: bool) -> None:
+    err = sqlite3.OperationalError("database is locked")
+    err.sqlite_errorcode = code
+    assert inline_sqlite._busy(err) is waits
