@@ -1,8 +1,8 @@
 """Run a process's main coroutine on uvloop, the event loop the API's uvicorn also picks.
 
-The worker's hot path is event-loop plumbing: every SQLite statement of a local activity is a
-round trip to aiosqlite's thread, and every workflow activation one to the SDK's activation
-threads, each woken with `call_soon_threadsafe`. uvloop does that (and socket I/O) in C.
+The worker's hot path is event-loop plumbing: every workflow activation is a round trip to the
+SDK's activation threads, woken with `call_soon_threadsafe` (SQLite statements were too, until
+they moved onto the loop's thread: db/inline_sqlite.py). uvloop does that (and socket I/O) in C.
 ORDERS_EVENT_LOOP=asyncio keeps the standard loop (a comparison, or a platform without uvloop).
 """
 
