@@ -1,4 +1,5 @@
-"""Session-wide servers, each started lazily the first time a test asks for it.
+"""Shared servers, each started lazily the first time a test asks for it (PostgreSQL and the
+dev server once for the session, the time-skipping server once per test).
 
 Only the shared servers live here; DB/worker fixtures belong in conftest files of subfolders.
 """
@@ -21,9 +22,16 @@ def pg_url() -> Iterator[str]:
         yield url
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
-    """Time-skipping Temporal test server for the session."""
+    """A time-skipping Temporal test server of the test's own.
+
+    Its clock is one for the whole server and skips only while nothing holds it. A
+    workflow left with a task on a queue whose worker is gone holds it for good, and so
+    does one terminated while its workflow task is in flight (a test that ends as its
+    order splits does that about one run in five). On a shared server every later timer
+    test then waited in real time, and a CI run hung. A server per test costs ~0.1 s.
+    """
     async with await start_time_skipping_env() as env:
         yield env
 

@@ -60,15 +60,19 @@ class Shop:
         self.client = env.client
         self.sessions = sessions
         self.task_queue = task_queue
-        # Every workflow a test starts is terminated at teardown: on the time-skipping
-        # server a leftover workflow whose worker is gone blocks time from skipping.
+        # Every workflow a test starts is terminated at teardown, so none is left running
+        # once its worker is gone. (A leftover with a task no worker takes holds the
+        # time-skipping clock, and so does a workflow terminated while its task was in
+        # flight on this server: hence a server per test, tests/conftest.py.)
         self.workflow_ids: list[str] = []
 
     def track(self, workflow_id: str) -> None:
         self.workflow_ids.append(workflow_id)
 
     async def close(self) -> None:
-        for wf_id in reversed(self.workflow_ids):
+        # Parents first: a parent terminated after its children could still start one (a
+        # split or an after-sale in flight), and that child would outlive the worker.
+        for wf_id in self.workflow_ids:
             with contextlib.suppress(Exception):  # already completed: nothing to clean
                 await self.client.get_workflow_handle(wf_id).terminate("test finished")
 
@@ -197,4 +201,9 @@ class Shop:
         )
 
     async def skip(self, delta: timedelta) -> None:
-        await self.env.sleep(delta)
+        """Move the server's clock on by `delta`; a clock held past a minute fails the test
+        (unbounded, the call would wait out `delta` in real time)."""
+        try:
+            await asyncio.wait_for(self.env.sleep(delta), timeout=60)
+        except TimeoutError:
+            raise AssertionError(f"the time-skipping clock did not move {delta}") from None
