@@ -266,6 +266,15 @@ def test_token_refuses_unknown_role_and_stray_supplier_id() -> None:
 # --- show / list ---------------------------------------------------------------------------
 
 
+def test_help_shows_the_defaults_written_in_brackets() -> None:
+    # Typer's help is rich markup, where an unescaped "[...]" is a style tag and vanishes.
+    wide = {"COLUMNS": "200"}
+    show = runner.invoke(app, ["show", "--help"], env=wide)
+    assert "[default: http://127.0.0.1:$ORDERS_API_PORT]" in show.output
+    ship = runner.invoke(app, ["ship", "--help"], env=wide)
+    assert "[default: standard, or virtual for a supplier order of virtual goods]" in ship.output
+
+
 def test_render_order_tree() -> None:
     assert render_order(ORDER, now=NOW) == EXPECTED_TREE
 
