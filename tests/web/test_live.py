@@ -1,4 +1,4 @@
-"""Live updates (DESIGN.md §9): GET /ui/live and its order_log hub (starter/web/live.py).
+"""Live updates (DESIGN.md §9): GET /ui/live and its order_log hub (starter/web/live/).
 
 Three layers: the hub on a bare SQLite read model (who is told what, full queues, late
 commits); the stream over HTTP on a server of the page stack, with real payments, shipments

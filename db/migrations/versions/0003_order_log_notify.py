@@ -5,7 +5,7 @@ Revises: 0002
 Create Date: 2026-12-04 10:00:00.000000+00:00
 
 PostgreSQL only: every row inserted into order_log sends `pg_notify('order_log', id)`, so the
-pages' live-update hub (starter/web/live.py), which LISTENs on that channel, reads the new
+pages' live-update hub (starter/web/live/), which LISTENs on that channel, reads the new
 rows at once instead of waiting for its next poll. Notifications are delivered when the
 inserting transaction commits, so the row is visible by the time the hub reads. Nothing on
 SQLite (the hub polls there). A trigger is not part of the models, so db.tables is unchanged.
