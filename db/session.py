@@ -7,7 +7,8 @@ lock across every await of its statements. Under load that turned a 1 ms transac
 lock first and are woken the moment the previous one commits; only writers of *other* processes
 (API and worker share the file) still find it locked, and wait for it with asyncio. SQLite's
 statements run on the event loop's thread (db/inline_sqlite.py), not on aiosqlite's. Readers
-take a plain deferred BEGIN, a WAL snapshot that never waits for writers.
+take a plain deferred BEGIN, a WAL snapshot that never waits for writers. On PostgreSQL readers
+run in autocommit and writers in a READ COMMITTED transaction (`make_session_factory`).
 """
 
 import asyncio
@@ -23,6 +24,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.orm import ORMExecuteState, Session
 
 from db.inline_sqlite import connector
 from db.tables import Base
@@ -87,8 +89,12 @@ async def write_session(sessions: async_sessionmaker[AsyncSession]) -> AsyncIter
     if not isinstance(bind, AsyncEngine):
         raise TypeError("write_session needs a session factory bound to an AsyncEngine")
     gate = _gate(bind.sync_engine)
+    options: dict[str, Any] = {_WRITE: True}
+    if bind.dialect.name == "postgresql":
+        options["isolation_level"] = _PG_WRITES  # the factory's reads run without one
     async with _held(gate), sessions() as session, session.begin():
-        await session.connection(execution_options={_WRITE: True})
+        session.info[_WRITE] = True
+        await session.connection(execution_options=options)
         yield session
         await session.flush()
         await _insert_appended(session)
@@ -129,7 +135,49 @@ async def _held(lock: asyncio.Lock | None) -> AsyncIterator[None]:
         yield
 
 
+_PG_WRITES = "READ COMMITTED"
+
+
+class _ReadsInAutocommit(Session):
+    """A session of the PostgreSQL factory: it reads in autocommit, where a write would be
+    committed statement by statement, so it writes only inside `write_session`."""
+
+
+def _refuse_outside_write_session(session: Session) -> None:
+    if not session.info.get(_WRITE):
+        raise RuntimeError(
+            "a write outside db.session.write_session: this session reads in autocommit"
+        )
+
+
+@event.listens_for(_ReadsInAutocommit, "before_flush")
+def _before_flush(session: Session, _context: Any, _instances: Any) -> None:
+    _refuse_outside_write_session(session)
+
+
+@event.listens_for(_ReadsInAutocommit, "do_orm_execute")
+def _before_execute(state: ORMExecuteState) -> None:
+    if state.is_insert or state.is_update or state.is_delete:
+        _refuse_outside_write_session(state.session)
+
+
 def make_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """Sessions for `engine`; on PostgreSQL a plain session reads in autocommit.
+
+        A read session in a transaction costs a BEGIN and a ROLLBACK, two more round trips than
+        its queries, and a tenth of the API's CPU went to them (bench/README.md). At PostgreSQL's
+        READ COMMITTED every statement of a transaction takes a snapshot of its own anyway, so a
+        read sees nothing different without one. Writes ask for READ COMMITTED in
+        `write_session` and stay one transaction; a plain session that writes is refused (it would
+    commit statement by statement). SQLite keeps its transactions: there a read
+        transaction is one WAL snapshot across all its statements.
+    """
+    if engine.dialect.name == "postgresql":
+        return async_sessionmaker(
+            engine.execution_options(isolation_level="AUTOCOMMIT"),
+            expire_on_commit=False,
+            sync_session_class=_ReadsInAutocommit,
+        )
     return async_sessionmaker(engine, expire_on_commit=False)
 
 

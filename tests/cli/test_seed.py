@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from db.migrate import upgrade_async
-from db.session import make_engine, make_session_factory
+from db.session import make_engine, make_session_factory, write_session
 from db.tables import CoinLedger, Customer, Product
 from domain.models import Address
 from starter.seed import CUSTOMERS, EXAMPLE_CART, PRODUCTS, seed_demo
@@ -62,7 +62,7 @@ async def test_seed_is_idempotent_and_balances_audit(
     assert sorted(first.customers_created) == sorted(c.id for c in CUSTOMERS)
 
     # Orders and admins change stock and prices; a re-seed resets the catalog fields only.
-    async with sessions() as s, s.begin():
+    async with write_session(sessions) as s:
         tea = await s.get_one(Product, "tea-1")
         tea.on_hand, tea.price = 7, Decimal("1.00")
 

@@ -2,7 +2,8 @@
 
 On SQLite one writer holds the lock at a time; writers of one process queue on an in-process
 lock (no busy-handler sleeps) and open with BEGIN IMMEDIATE, readers with a deferred BEGIN.
-On both databases a write session commits on success and rolls back on error.
+On PostgreSQL readers run in autocommit, writers in a READ COMMITTED transaction. On both
+databases a write session commits on success and rolls back on error.
 """
 
 import asyncio
@@ -13,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import event, func, select
+from sqlalchemy import event, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from db import inline_sqlite
@@ -102,6 +103,35 @@ async def test_write_session_commits_or_rolls_back(
             raise RuntimeError("boom")
     assert await _coins(sessions, "kept") == Decimal("1")
     assert await _coins(sessions, "gone") is None
+
+
+async def test_postgres_reads_run_without_a_transaction_and_writes_in_one(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    # transaction_timestamp() is fixed for a transaction: two statements of one transaction
+    # see the same, two statements in autocommit (each a transaction of its own) do not.
+    started = text("SELECT transaction_timestamp()")
+
+    async def one_transaction(s: AsyncSession) -> bool:
+        return bool(await s.scalar(started) == await s.scalar(started))
+
+    async with empty_read_model("postgres", request, tmp_path) as sessions:
+        async with sessions() as s:
+            assert not await one_transaction(s)
+        async with write_session(sessions) as s:
+            assert await one_transaction(s)
+            assert await s.scalar(text("SHOW transaction_isolation")) == "read committed"
+        async with sessions() as s:  # the pooled connection is back in autocommit
+            assert not await one_transaction(s)
+        # A plain session would commit a write statement by statement: refused, nothing kept.
+        with pytest.raises(RuntimeError, match="a write outside"):
+            async with sessions() as s:
+                s.add(Customer(id="plain", name="p", coins=Decimal("1"), default_address=None))
+                await s.flush()
+        with pytest.raises(RuntimeError, match="a write outside"):
+            async with sessions() as s:
+                await s.execute(update(Customer).values(coins=Decimal("2")))
+        assert await _coins(sessions, "plain") is None
 
 
 async def test_appended_rows_go_in_at_commit_after_their_parents_or_not_at_all(

@@ -15,7 +15,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from db.migrate import downgrade, upgrade_async
-from db.session import make_engine, make_session_factory
+from db.session import make_engine, make_session_factory, write_session
 from db.tables import OrderLog
 from starter.security import Principal, Role
 from starter.web.live import Event, Grant, LiveHub, Subscription
@@ -47,7 +47,7 @@ def row(action: str) -> OrderLog:
 
 
 async def insert(sessions: async_sessionmaker[AsyncSession], action: str) -> int:
-    async with sessions() as s, s.begin():
+    async with write_session(sessions) as s:
         entry = row(action)
         s.add(entry)
         await s.flush()
@@ -99,7 +99,7 @@ async def test_a_late_commit_of_a_lower_id_still_arrives(
     try:
         sub = await hub.subscribe(admin())
         await listening(hub)
-        async with sessions() as slow, slow.begin():
+        async with write_session(sessions) as slow:
             early = row("slow")
             slow.add(early)
             await slow.flush()  # id taken, not committed

@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 
+from db.session import write_session
 from db.tables import (
     Customer,
     Notification,
@@ -376,7 +377,7 @@ async def test_virtual_goods_are_delivered_at_once_with_method_virtual(shop: Sho
 
 
 async def test_physical_and_virtual_goods_never_share_a_package(shop: Shop) -> None:
-    async with shop.sessions() as s, s.begin():
+    async with write_session(shop.sessions) as s:
         s.add(
             Product(
                 sku="tea-ebook",

@@ -13,6 +13,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 
+from db.session import write_session
 from db.tables import (
     CoinLedger,
     Customer,
@@ -379,7 +380,7 @@ async def test_bad_input_is_refused_with_nothing_changed(
     names: list[str],
 ) -> None:
     if customer == "bob":
-        async with shop.sessions() as s, s.begin():
+        async with write_session(shop.sessions) as s:
             s.add(Customer(id="bob", name="Bob", coins=Decimal("0"), default_address=None))
     before = await _reserved(shop), await _coins(shop)
     handle = await shop.start(lines, coins=coins, customer=customer)
