@@ -65,6 +65,7 @@ def _tune_sqlite(engine: AsyncEngine) -> None:
 
 
 _WRITE = "orders_write"
+_PG_WRITES = "READ COMMITTED"  # PostgreSQL's default, asked for explicitly by write_session
 _gates: weakref.WeakKeyDictionary[Engine, dict[asyncio.AbstractEventLoop, asyncio.Lock]] = (
     weakref.WeakKeyDictionary()
 )
@@ -135,9 +136,6 @@ async def _held(lock: asyncio.Lock | None) -> AsyncIterator[None]:
         yield
 
 
-_PG_WRITES = "READ COMMITTED"
-
-
 class _ReadsInAutocommit(Session):
     """A session of the PostgreSQL factory: it reads in autocommit, where a write would be
     committed statement by statement, so it writes only inside `write_session`."""
@@ -164,13 +162,13 @@ def _before_execute(state: ORMExecuteState) -> None:
 def make_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     """Sessions for `engine`; on PostgreSQL a plain session reads in autocommit.
 
-        A read session in a transaction costs a BEGIN and a ROLLBACK, two more round trips than
-        its queries, and a tenth of the API's CPU went to them (bench/README.md). At PostgreSQL's
-        READ COMMITTED every statement of a transaction takes a snapshot of its own anyway, so a
-        read sees nothing different without one. Writes ask for READ COMMITTED in
-        `write_session` and stay one transaction; a plain session that writes is refused (it would
-    commit statement by statement). SQLite keeps its transactions: there a read
-        transaction is one WAL snapshot across all its statements.
+    A read session in a transaction costs a BEGIN and a ROLLBACK, two more round trips than its
+    queries, and a tenth of the API's CPU went to them (bench/README.md). At PostgreSQL's READ
+    COMMITTED every statement of a transaction takes a snapshot of its own anyway, so a read sees
+    nothing different without one. Writes ask for READ COMMITTED in `write_session` and stay one
+    transaction; a plain session that writes is refused (it would commit statement by statement).
+    SQLite keeps its transactions: there a read transaction is one WAL snapshot across all its
+    statements.
     """
     if engine.dialect.name == "postgresql":
         return async_sessionmaker(
