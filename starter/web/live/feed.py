@@ -13,7 +13,8 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, Select, and_, exists, false, or_, select, true
+from sqlalchemy import ColumnElement, Row, Select, and_, exists, false, func, or_, select, true
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql import Subquery
 
@@ -146,3 +147,10 @@ def replay_filter(grant: Grant) -> ColumnElement[bool]:
             )
         )
     return or_(*conds) if conds else false()
+
+
+async def newest_id(sessions: async_sessionmaker[AsyncSession]) -> int:
+    """The id of the newest change in the feed (0 while there is none)."""
+    async with sessions() as s:
+        newest = await s.scalar(select(func.max(OrderLog.id)))
+    return int(newest or 0)

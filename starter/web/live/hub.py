@@ -15,13 +15,13 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, or_, select
+from sqlalchemy import ColumnElement, or_
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from db.tables import OrderLog
 from starter.web.live.events import Change, Event, event_for
-from starter.web.live.feed import changes_query, log_batch, replay_filter, to_changes
+from starter.web.live.feed import changes_query, log_batch, newest_id, replay_filter, to_changes
 from starter.web.live.shutdown import uvicorn_server_of
 from starter.web.live.subscription import Subscription
 from starter.web.live.topics import Grant
@@ -102,7 +102,7 @@ class LiveHub:
         self._start()
         async with self._lock:
             if self._cursor is None:
-                self._cursor = await self._newest_id()
+                self._cursor = await newest_id(self.sessions)
                 self._gaps.clear()
             sub = Subscription(grant, self.queue_size, upto=self._cursor)
             self._subs.add(sub)
@@ -212,11 +212,6 @@ class LiveHub:
                     await asyncio.wait_for(self._wake.wait(), wait)
         finally:
             await self._unlisten()
-
-    async def _newest_id(self) -> int:
-        async with self.sessions() as s:
-            newest = await s.scalar(select(func.max(OrderLog.id)))
-        return int(newest or 0)
 
     def _live_gaps(self) -> list[int]:
         now = asyncio.get_running_loop().time()

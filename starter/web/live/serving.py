@@ -12,11 +12,10 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import Request
-from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 
-from db.tables import OrderLog
 from starter.api.deps import Sessions
+from starter.web.live.feed import newest_id
 from starter.web.live.hub import HubClosed, LiveHub
 from starter.web.live.subscription import Closed
 from starter.web.live.topics import Grant
@@ -83,6 +82,4 @@ async def note_position(request: Request, sessions: Sessions) -> None:
     The page carries it (`data-live-since`) and its stream starts after it, so a change
     committed between reading the page and connecting the stream is replayed, not lost.
     """
-    async with sessions() as s:
-        newest = await s.scalar(select(func.max(OrderLog.id)))
-    request.state.live_since = int(newest or 0)
+    request.state.live_since = await newest_id(sessions)
