@@ -17,8 +17,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, cast
 
-from sqlalchemy import Engine, Table, event, insert, make_url
+from sqlalchemy import Engine, Executable, Row, Table, event, insert, make_url
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -38,7 +41,13 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
         return engine
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 20)
-    kwargs.setdefault("pool_pre_ping", True)
+    # No pre-ping on checkout: with asyncpg it is three round trips (BEGIN, a ping, ROLLBACK)
+    # before every short session (py-spy under bench.api_load). A connection the server
+    # dropped fails its statement instead, SQLAlchemy then invalidates the whole pool, and the
+    # caller's retry (the API answers 503 + Retry-After; an activity is retried by Temporal)
+    # gets a fresh one. pool_recycle retires connections before idle timeouts.
+    kwargs.setdefault("pool_pre_ping", False)
+    kwargs.setdefault("pool_recycle", 1800)
     return create_async_engine(url, **kwargs)
 
 
@@ -86,9 +95,7 @@ def _gate(engine: Engine) -> asyncio.Lock | None:
 @asynccontextmanager
 async def write_session(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
     """A session in a write transaction: committed on exit, rolled back on error."""
-    bind = sessions.kw.get("bind")
-    if not isinstance(bind, AsyncEngine):
-        raise TypeError("write_session needs a session factory bound to an AsyncEngine")
+    bind = _engine_of(sessions)
     gate = _gate(bind.sync_engine)
     options: dict[str, Any] = {_WRITE: True}
     if bind.dialect.name == "postgresql":
@@ -99,6 +106,52 @@ async def write_session(sessions: async_sessionmaker[AsyncSession]) -> AsyncIter
         yield session
         await session.flush()
         await _insert_appended(session)
+
+
+async def write_one(
+    sessions: async_sessionmaker[AsyncSession], statement: Executable
+) -> list[Row[Any]]:
+    """Run one write statement as a transaction of its own; the rows it returns, if any.
+
+    On PostgreSQL a single statement in autocommit is atomic on its own, so it goes without
+    the BEGIN and COMMIT that `write_session` sends: one round trip instead of three (the
+    API's idempotency keys write twice per command, bench/README.md). On SQLite it queues for
+    the write lock like any other writer.
+    """
+    bind = _engine_of(sessions)
+    if bind.dialect.name != "postgresql":
+        async with write_session(sessions) as s:
+            return await _rows(await s.connection(), statement)
+    async with bind.connect() as conn:  # the factory's engine: AUTOCOMMIT
+        return await _rows(conn, statement)
+
+
+async def _rows(conn: AsyncConnection, statement: Executable) -> list[Row[Any]]:
+    result = await conn.execute(statement)
+    return list(result.all()) if result.returns_rows else []
+
+
+async def insert_if_absent(
+    sessions: async_sessionmaker[AsyncSession], model: type[Base], row: dict[str, Any]
+) -> bool:
+    """Insert `row` unless its primary key is taken; whether this call inserted it.
+
+    One statement (INSERT … ON CONFLICT DO NOTHING RETURNING), so a caller that races another
+    for the same key learns who won without reading first or catching an integrity error.
+    """
+    table = cast(Table, model.__table__)
+    dialect = _engine_of(sessions).dialect.name
+    build = pg_insert if dialect == "postgresql" else sqlite_insert
+    key = list(table.primary_key.columns)
+    statement = build(table).values(row).on_conflict_do_nothing().returning(*key)
+    return bool(await write_one(sessions, statement))
+
+
+def _engine_of(sessions: async_sessionmaker[AsyncSession]) -> AsyncEngine:
+    bind = sessions.kw.get("bind")
+    if not isinstance(bind, AsyncEngine):
+        raise TypeError("write_session needs a session factory bound to an AsyncEngine")
+    return bind
 
 
 _APPENDED = "orders.appended_rows"

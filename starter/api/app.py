@@ -55,13 +55,6 @@ Multi-supplier order lifecycle on Temporal.
 """
 
 
-def _api_pool(url: str) -> dict[str, object]:
-    """The API's pool options (the worker keeps db.session's defaults)."""
-    if url.startswith("sqlite"):
-        return {}
-    return {"pool_pre_ping": False, "pool_recycle": 1800}
-
-
 def create_app(
     settings: Settings | None = None, client_factory: ClientFactory | None = None
 ) -> FastAPI:
@@ -69,12 +62,9 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        # No pre-ping on checkout: with asyncpg it is three round trips (BEGIN, a ping,
-        # ROLLBACK) before every short session, and a request opens several (py-spy under
-        # bench.api_load). A connection the server dropped fails its request with 503
-        # database_unavailable (Retry-After) and the pool is invalidated, so the retry gets a
-        # fresh connection; pool_recycle retires connections before idle timeouts.
-        engine = make_engine(settings.database_url, **_api_pool(settings.database_url))
+        # db.session's pool does not pre-ping: a connection the server dropped fails its
+        # request with 503 database_unavailable (Retry-After), and the retry gets a fresh one.
+        engine = make_engine(settings.database_url)
         app.state.settings = settings
         app.state.sessions = make_session_factory(engine)
         app.state.temporal = TemporalGateway(settings, client_factory)

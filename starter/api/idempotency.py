@@ -25,10 +25,9 @@ from typing import Any
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy import delete, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from db.session import write_session
+from db.session import insert_if_absent, write_one, write_session
 from db.tables import IdempotencyKey
 from domain.errors import DomainError
 from starter.api.errors import ApiError
@@ -57,34 +56,29 @@ async def _load(sessions: async_sessionmaker[AsyncSession], key: str) -> Idempot
         return await s.get(IdempotencyKey, key)
 
 
-async def _reserve(
+async def _claim(
     sessions: async_sessionmaker[AsyncSession], key: str, scope: str, digest: str, seed: Any
 ) -> bool:
-    try:
-        async with write_session(sessions) as s:
-            s.add(
-                IdempotencyKey(
-                    key=key,
-                    scope=scope[:60],
-                    request_hash=digest,
-                    result={"state": "pending", "seed": seed},
-                    created_at=datetime.now(UTC),
-                )
-            )
-        return True
-    except IntegrityError:
-        return False
+    """Reserve the key for this request; False if another request holds it."""
+    row = {
+        "key": key,
+        "scope": scope[:60],
+        "request_hash": digest,
+        "result": {"state": "pending", "seed": seed},
+        "created_at": datetime.now(UTC),
+    }
+    return await insert_if_absent(sessions, IdempotencyKey, row)
 
 
 async def _finish(
     sessions: async_sessionmaker[AsyncSession], key: str, seed: Any, status: int, body: Any
 ) -> None:
-    async with write_session(sessions) as s:
-        await s.execute(
-            update(IdempotencyKey)
-            .where(IdempotencyKey.key == key, IdempotencyKey.status_code.is_(None))
-            .values(status_code=status, result={"state": "done", "seed": seed, "response": body})
-        )
+    await write_one(
+        sessions,
+        update(IdempotencyKey)
+        .where(IdempotencyKey.key == key, IdempotencyKey.status_code.is_(None))
+        .values(status_code=status, result={"state": "done", "seed": seed, "response": body}),
+    )
 
 
 async def _release(sessions: async_sessionmaker[AsyncSession], key: str, retry: bool) -> None:
@@ -126,14 +120,16 @@ async def run_idempotent(
     loop = asyncio.get_running_loop()
     deadline = loop.time() + WAIT_FOR_FIRST
     owner = False
+    fresh = seed()
     while True:
+        # Claim first: a new key (the common case) costs one statement, and only a key
+        # already taken is read back.
+        if await _claim(sessions, full_key, f"api:{route}", digest, fresh):
+            owner, chosen = True, fresh
+            break
         row = await _load(sessions, full_key)
         if row is None:
-            chosen = seed()
-            if await _reserve(sessions, full_key, f"api:{route}", digest, chosen):
-                owner = True
-                break
-            continue
+            continue  # released by a refused first attempt in between: claim again
         if row.request_hash != digest:
             raise ApiError(
                 422,

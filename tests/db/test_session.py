@@ -13,19 +13,23 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import pytest
 from sqlalchemy import event, func, select, text, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from db import inline_sqlite
 from db.session import (
     append_row,
     create_all,
+    insert_if_absent,
     make_engine,
     make_session_factory,
+    write_one,
     write_session,
 )
-from db.tables import Customer, Order, OrderLog
+from db.tables import Customer, IdempotencyKey, Order, OrderLog
 from tests.support.read_model import empty_read_model
 
 
@@ -132,6 +136,105 @@ async def test_postgres_reads_run_without_a_transaction_and_writes_in_one(
             async with sessions() as s:
                 await s.execute(update(Customer).values(coins=Decimal("2")))
         assert await _coins(sessions, "plain") is None
+
+
+def _key_row(key: str, seed: str) -> dict[str, Any]:
+    return {
+        "key": key,
+        "scope": "test",
+        "request_hash": None,
+        "result": {"seed": seed},
+        "created_at": datetime(2025, 3, 1, tzinfo=UTC),
+    }
+
+
+async def test_insert_if_absent_lets_exactly_one_racer_in_and_keeps_its_row(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    won = await asyncio.gather(
+        *(insert_if_absent(sessions, IdempotencyKey, _key_row("k", f"s{i}")) for i in range(12))
+    )
+    assert sorted(won) == [False] * 11 + [True]
+    async with sessions() as s:
+        row = await s.get(IdempotencyKey, "k")
+    assert row is not None and row.result == {"seed": f"s{won.index(True)}"}
+    assert not await insert_if_absent(sessions, IdempotencyKey, _key_row("k", "late"))
+    assert await insert_if_absent(sessions, IdempotencyKey, _key_row("other", "o"))
+
+
+async def test_write_one_applies_its_statement_and_returns_its_rows(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    await insert_if_absent(sessions, IdempotencyKey, _key_row("k", "s"))
+    rows = await write_one(
+        sessions,
+        update(IdempotencyKey)
+        .where(IdempotencyKey.key == "k")
+        .values(status_code=201)
+        .returning(IdempotencyKey.key),
+    )
+    assert [r.key for r in rows] == ["k"]
+    assert await write_one(sessions, update(IdempotencyKey).values(scope="all")) == []
+    async with sessions() as s:
+        row = await s.get(IdempotencyKey, "k")
+    assert row is not None and (row.status_code, row.scope) == (201, "all")
+
+
+async def test_postgres_write_one_sends_no_begin_and_commit(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # asyncpg sends BEGIN when it starts a Transaction: count them. A write session sends one
+    # (which shows the count works); write_one's single statement runs in autocommit.
+    begun: list[object] = []
+    start = asyncpg.transaction.Transaction.start
+
+    async def counted(self: asyncpg.transaction.Transaction) -> None:
+        begun.append(self)
+        await start(self)
+
+    monkeypatch.setattr(asyncpg.transaction.Transaction, "start", counted)
+    async with empty_read_model("postgres", request, tmp_path) as sessions:
+        begun.clear()  # creating the tables
+        async with write_session(sessions) as s:
+            s.add(IdempotencyKey(**_key_row("in-session", "s")))
+        assert len(begun) == 1  # no pre-ping's BEGIN on checkout either
+        assert await insert_if_absent(sessions, IdempotencyKey, _key_row("k", "s"))
+        await write_one(sessions, update(IdempotencyKey).values(status_code=200))
+        assert len(begun) == 1
+        async with sessions() as s:
+            codes = await s.scalars(select(IdempotencyKey.status_code))
+            assert list(codes) == [200, 200]
+
+
+async def test_postgres_pool_recovers_from_dropped_connections_on_the_next_attempt(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    # The pool does not pre-ping. When the server drops its connections (a restart, a
+    # failover), the next statement on a pooled one fails once, SQLAlchemy invalidates the
+    # pool, and the caller's retry (503 + Retry-After in the API, Temporal's for an activity)
+    # runs on a fresh connection.
+    async with empty_read_model("postgres", request, tmp_path) as sessions:
+        held = [sessions() for _ in range(3)]  # three pooled connections
+        for s in held:
+            await s.scalar(text("SELECT 1"))
+        for s in held:
+            await s.close()
+        async with sessions() as s:
+            killer = await s.scalar(text("SELECT pg_backend_pid()"))
+            await s.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            )
+        with pytest.raises(DBAPIError) as failed:
+            async with sessions() as s:
+                assert await s.scalar(text("SELECT pg_backend_pid()")) != killer
+                await s.scalar(text("SELECT 1"))
+                await s.scalar(text("SELECT 1"))
+        assert failed.value.connection_invalidated
+        for _ in range(3):  # every connection after the failure is a fresh, working one
+            assert await insert_if_absent(sessions, IdempotencyKey, _key_row(f"k{_}", "s"))
 
 
 async def test_appended_rows_go_in_at_commit_after_their_parents_or_not_at_all(
