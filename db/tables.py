@@ -368,8 +368,6 @@ class WebhookEvent(Base):
     `state`: pending → delivered (a 2xx), failed (gave up after ORDERS_WEBHOOK_RETRY_FOR) or
     dropped (the endpoint was removed). Delivery is WebhookDeliveryWorkflow's (one per
     supplier order, events in `log_id` order); `attempts` counts its attempts.
-    `lease_until` / `lease_owner` are left from the first, in-process delivery and no longer
-    written (dropping them needs a migration).
     """
 
     __tablename__ = "webhook_events"
@@ -384,13 +382,10 @@ class WebhookEvent(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime]
     retry_until: Mapped[datetime]
-    lease_until: Mapped[datetime | None]
-    lease_owner: Mapped[str | None] = mapped_column(String(64), nullable=True)
     created_at: Mapped[datetime]
     delivered_at: Mapped[datetime | None]
 
     __table_args__ = (
-        Index("ix_webhook_events_due", "state", "next_attempt_at"),
         Index("ix_webhook_events_sequence", "supplier_order_id", "log_id"),
         Index("ix_webhook_events_supplier", "supplier_id", "state"),
     )
