@@ -18,8 +18,7 @@ from contextlib import asynccontextmanager
 from typing import Any, cast
 
 from sqlalchemy import Engine, Executable, Row, Table, event, insert, make_url
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -140,11 +139,20 @@ async def insert_if_absent(
     for the same key learns who won without reading first or catching an integrity error.
     """
     table = cast(Table, model.__table__)
-    dialect = _engine_of(sessions).dialect.name
-    build = pg_insert if dialect == "postgresql" else sqlite_insert
     key = list(table.primary_key.columns)
-    statement = build(table).values(row).on_conflict_do_nothing().returning(*key)
+    insert_ = dialect_insert(_engine_of(sessions).dialect.name, table)
+    statement = insert_.values(row).on_conflict_do_nothing().returning(*key)
     return bool(await write_one(sessions, statement))
+
+
+def dialect_insert(dialect: str, table: Any) -> postgresql.Insert | sqlite.Insert:
+    """An INSERT of `dialect` (the name of an engine's or a session's bind), for its ON
+    CONFLICT clauses, which both read models support and plain `insert` does not offer."""
+    if dialect == "postgresql":
+        return postgresql.insert(table)
+    if dialect == "sqlite":
+        return sqlite.insert(table)
+    raise NotImplementedError(f"the read model runs on SQLite or PostgreSQL, not {dialect!r}")
 
 
 def _engine_of(sessions: async_sessionmaker[AsyncSession]) -> AsyncEngine:

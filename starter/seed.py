@@ -18,10 +18,9 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Insert
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from db.session import write_session
+from db.session import dialect_insert, write_session
 from db.tables import CoinLedger, Customer, Product
 from domain.models import Address
 from domain.states import ProductKind
@@ -152,12 +151,7 @@ class SeedResult:
 
 def _insert(session: AsyncSession, table: Any) -> Any:
     """INSERT with ON CONFLICT support for the session's dialect."""
-    name = session.get_bind().dialect.name
-    if name == "postgresql":
-        return postgresql.insert(table)
-    if name == "sqlite":
-        return sqlite.insert(table)
-    raise NotImplementedError(f"seed_demo supports SQLite and PostgreSQL, not {name}")
+    return dialect_insert(session.get_bind().dialect.name, table)
 
 
 async def seed_demo(sessions: async_sessionmaker[AsyncSession]) -> SeedResult:

@@ -33,12 +33,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 
-from db.session import write_session
+from db.session import dialect_insert, write_session
 from db.tables import (
     AfterSale,
     OrderItem,
@@ -271,12 +270,7 @@ async def events_for(
 
 
 def _insert_ignoring_duplicates(s: AsyncSession, table: Any) -> Any:
-    dialect = s.get_bind().dialect.name
-    if dialect == "postgresql":
-        return postgresql.insert(table).on_conflict_do_nothing()
-    if dialect == "sqlite":
-        return sqlite.insert(table).on_conflict_do_nothing()
-    raise RuntimeError(f"webhook outbox: unsupported database {dialect!r}")
+    return dialect_insert(s.get_bind().dialect.name, table).on_conflict_do_nothing()
 
 
 # --- the dispatcher -----------------------------------------------------------------------
