@@ -18,12 +18,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from db import queries
 from db.session import write_session
-from db.tables import Customer, Order, OrderItem, Review, SubOrder, SupplierOrder
+from db.tables import Customer
 from domain.policy import Policy
 from settings import Settings
 from starter.api.app import create_app
 from tests.api.helpers import Api, Who, uid
 from tests.support.read_model import empty_read_model
+from tests.support.reviews import Reviewed, add_reviewed_order
 
 
 async def reviews(api: Api, sku: str, expect: int = 200, **params: Any) -> Any:
@@ -131,7 +132,6 @@ T0 = datetime(2026, 4, 1, 8, 0, tzinfo=UTC)
 async def test_review_query_pages_ties_on_sqlite_and_postgresql(
     review_db: async_sessionmaker[AsyncSession],
 ) -> None:
-    money = Decimal("1.00")
     # item → (sku, at): two pairs tie on the time; one review of another product between.
     reviewed = {
         "i1": ("tea", T0),
@@ -141,72 +141,15 @@ async def test_review_query_pages_ties_on_sqlite_and_postgresql(
         "i5": ("tea", T0 + timedelta(seconds=3)),
         "i6": ("tea", T0 + timedelta(seconds=3)),
     }
+    seeded = [
+        Reviewed(item_id=i, sku=sku, at=at, text=i, auto=i == "i1")
+        for i, (sku, at) in reviewed.items()
+    ]
     async with write_session(review_db) as s:
         s.add(Customer(id="acct-1", name="Zhang San", coins=Decimal("0")))
-        s.add(
-            Order(
-                order_no="1",
-                customer_id="acct-1",
-                status="FINISHED",
-                subtotal=money,
-                postage=money,
-                coins=Decimal("0"),
-                payable=money,
-                pay_deadline=T0,
-                created_at=T0,
-                plan={},
-            )
+        await add_reviewed_order(
+            s, order_no="1", customer_id="acct-1", supplier_id="s1", at=T0, reviews=seeded
         )
-        await s.flush()
-        s.add(
-            SupplierOrder(
-                id="1-s1-1",
-                order_no="1",
-                supplier_id="s1",
-                customer_id="acct-1",
-                status="COMPLETED",
-                needs_address=False,
-                subtotal=money,
-                postage=money,
-                coin_share=Decimal("0"),
-                payable=money,
-                created_at=T0,
-            )
-        )
-        await s.flush()
-        s.add(SubOrder(id="1-s1-1-x", supplier_order_id="1-s1-1", product_type="x"))
-        await s.flush()
-        for item_id, (sku, _) in reviewed.items():
-            s.add(
-                OrderItem(
-                    id=item_id,
-                    order_no="1",
-                    supplier_order_id="1-s1-1",
-                    sub_order_id="1-s1-1-x",
-                    sku=sku,
-                    name=sku,
-                    product_type="x",
-                    kind="physical",
-                    price=money,
-                    qty=1,
-                    line_total=money,
-                    coin_share=Decimal("0"),
-                    status="COMPLETED",
-                )
-            )
-        await s.flush()
-        for item_id, (sku, at) in reviewed.items():
-            s.add(
-                Review(
-                    item_id=item_id,
-                    sku=sku,
-                    supplier_order_id="1-s1-1",
-                    rating=5,
-                    text=item_id,
-                    auto=item_id == "i1",
-                    at=at,
-                )
-            )
 
     async def found(limit: int, sku: str = "tea") -> list[str]:
         seen: list[str] = []

@@ -8,87 +8,33 @@ in the reader's language, the reviewer masked, never the account.
 
 import re
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 
 from db.session import write_session
-from db.tables import Order, OrderItem, Review, SubOrder, SupplierOrder
 from domain.policy import Policy
 from tests.api.helpers import uid
+from tests.support.reviews import Reviewed, add_reviewed_order
 from tests.web.conftest import Web
 
 
 async def _reviews(web: Web, sku: str, customer_id: str, n: int) -> None:
     """n reviews of `sku` by `customer_id`, a minute apart; the oldest automatic."""
     t0 = datetime(2026, 5, 1, 8, 0, tzinfo=UTC)
-    money = Decimal("1.00")
     no = uid("RV")
-    so_id = f"{no}-s-1"
+    reviews = [
+        Reviewed(
+            item_id=f"{no}-i{i}",
+            sku=sku,
+            at=t0 + timedelta(minutes=i),
+            rating=5 if i == 0 else 1 + i % 5,
+            text=Policy().default_review_text if i == 0 else f"review number {i}",
+            auto=i == 0,
+        )
+        for i in range(n)
+    ]
     async with write_session(web.sessions) as s:
-        s.add(
-            Order(
-                order_no=no,
-                customer_id=customer_id,
-                status="FINISHED",
-                subtotal=money,
-                postage=money,
-                coins=Decimal("0"),
-                payable=money,
-                pay_deadline=t0,
-                created_at=t0,
-                plan={},
-            )
+        await add_reviewed_order(
+            s, order_no=no, customer_id=customer_id, supplier_id="s", at=t0, reviews=reviews
         )
-        await s.flush()
-        s.add(
-            SupplierOrder(
-                id=so_id,
-                order_no=no,
-                supplier_id="s",
-                customer_id=customer_id,
-                status="COMPLETED",
-                needs_address=False,
-                subtotal=money,
-                postage=money,
-                coin_share=Decimal("0"),
-                payable=money,
-                created_at=t0,
-            )
-        )
-        await s.flush()
-        s.add(SubOrder(id=f"{so_id}-x", supplier_order_id=so_id, product_type="x"))
-        await s.flush()
-        for i in range(n):
-            s.add(
-                OrderItem(
-                    id=f"{so_id}-i{i}",
-                    order_no=no,
-                    supplier_order_id=so_id,
-                    sub_order_id=f"{so_id}-x",
-                    sku=sku,
-                    name=sku,
-                    product_type="x",
-                    kind="physical",
-                    price=money,
-                    qty=1,
-                    line_total=money,
-                    coin_share=Decimal("0"),
-                    status="SHIPPED",
-                )
-            )
-        await s.flush()
-        for i in range(n):
-            auto = i == 0
-            s.add(
-                Review(
-                    item_id=f"{so_id}-i{i}",
-                    sku=sku,
-                    supplier_order_id=so_id,
-                    rating=5 if auto else 1 + i % 5,
-                    text=Policy().default_review_text if auto else f"review number {i}",
-                    auto=auto,
-                    at=t0 + timedelta(minutes=i),
-                )
-            )
 
 
 def _texts(html: str) -> list[str]:
