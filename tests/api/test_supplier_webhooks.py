@@ -13,15 +13,17 @@ import json
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI, Request, Response
-from sqlalchemy import select
+from sqlalchemy import func, select
+from temporalio.client import WorkflowExecutionStatus, WorkflowHandle
 
-from db.tables import WebhookCursor, WebhookEvent
-from domain.webhooks import verify
+from db.tables import OrderLog, WebhookCursor, WebhookEvent
+from domain.webhooks import delivery_workflow_id, verify
 from starter.api.app import create_app
 from starter.webhooks import CURSOR, Dispatcher
 from tests.api.conftest import Stack, serve, stop
@@ -168,6 +170,48 @@ async def received(
     return await eventually(probe, timeout, what)
 
 
+# "Nothing more will arrive", proved rather than slept for, in two steps:
+#
+# 1. `derived` (dispatchers running): the persisted cursor has passed every order_log row of
+#    the orders. The cursor moves past rows only after their webhook_events were inserted and
+#    signalled (starter/webhooks.py, Dispatcher.derive), so every event these rows make
+#    exists by then; stopping the dispatchers (leaving `dispatchers()`) waits for the round in
+#    progress, so no signal is sent after that.
+# 2. `drained` (dispatchers stopped): each supplier order's delivery workflow is closed, or
+#    running with no pending workflow task (every signal it got is handled) and no pending
+#    activity. Its only sender is the `deliver_webhook` activity it runs for a queued delivery
+#    (workflows/webhook_delivery.py), one at a time, so with no signal to come it sends nothing
+#    more. An endpoint is only ever called for a webhook_events row of its supplier
+#    (activities/webhooks.py).
+
+
+async def derived(api: Api, *order_nos: str) -> None:
+    """Wait until the dispatchers' cursor has passed every order_log row of `order_nos`."""
+    newest = await api.scalar(select(func.max(OrderLog.id)).where(OrderLog.order_no.in_(order_nos)))
+    assert newest is not None
+
+    async def passed() -> bool:
+        cursor = await api.scalar(select(WebhookCursor.last_id).where(WebhookCursor.name == CURSOR))
+        return cursor is not None and cursor >= newest
+
+    await eventually(passed, what=f"the webhook cursor past order_log row {newest}")
+
+
+async def drained(stack: Stack, *so_ids: str) -> None:
+    """Wait until the delivery workflow of each supplier order has nothing left to send."""
+    for so_id in so_ids:
+        handle = stack.env.client.get_workflow_handle(delivery_workflow_id(so_id))
+        await eventually(partial(_idle, handle), what=f"the delivery workflow of {so_id} idle")
+
+
+async def _idle(handle: WorkflowHandle[Any, Any]) -> bool:
+    described = await handle.describe()
+    if described.status != WorkflowExecutionStatus.RUNNING:
+        return True
+    raw = described.raw_description
+    return not raw.pending_activities and not raw.HasField("pending_workflow_task")
+
+
 async def test_a_paid_order_reaches_its_suppliers_signed(
     api: Api, stack: Stack, receiver: Receiver, hooks: list[str]
 ) -> None:
@@ -180,7 +224,10 @@ async def test_a_paid_order_reaches_its_suppliers_signed(
         order = await order_for(api, customer, s1, s2)
         await received(receiver, str(s1.supplier_id), 1, "s1's paid event")
         await received(receiver, str(s2.supplier_id), 1, "s2's paid event")
-        await asyncio.sleep(0.5)  # anything else would have arrived by now
+        await derived(api, order["order_no"])
+    # Anything else (a second attempt, another event, one for the bystander) is sent by now.
+    await drained(stack, *(so["id"] for so in order["supplier_orders"]))
+    assert await api.count(WebhookEvent, WebhookEvent.supplier_id == bystander.supplier_id) == 0
 
     for s in (s1, s2):
         [got] = receiver.at(str(s.supplier_id))
@@ -229,7 +276,9 @@ async def test_a_failing_endpoint_gets_the_same_event_until_it_answers_2xx(
     async with dispatchers(stack):
         order = await order_for(api, customer, supplier)
         got = await received(receiver, "flaky", 3, "three attempts")
-        await asyncio.sleep(0.8)  # past the next backoff: a 2xx ends the retries
+        await derived(api, order["order_no"])
+    # A 2xx ends the retries: the attempt activity is over and nothing else is queued.
+    await drained(stack, so_of(order, supplier)["id"])
     assert len(receiver.at("flaky")) == 3
     ids = {r.headers["x-orders-event-id"] for r in got}
     assert len(ids) == 1 and {r.event["id"] for r in got} == ids
@@ -368,7 +417,9 @@ async def test_two_dispatchers_deliver_each_event_once(
     async with dispatchers(stack, n=2):
         orders = await asyncio.gather(*(order_for(api, customer, *suppliers) for _ in range(3)))
         await received(receiver, "shared", 9, "nine paid events")
-        await asyncio.sleep(1.0)  # a duplicate would have arrived by now
+        await derived(api, *(o["order_no"] for o in orders))
+    # Both dispatchers stopped, every delivery workflow idle: a duplicate would be here by now.
+    await drained(stack, *(so["id"] for o in orders for so in o["supplier_orders"]))
     ids = [r.headers["x-orders-event-id"] for r in receiver.at("shared")]
     assert len(ids) == 9 and len(set(ids)) == 9, ids
     expected = {(o["order_no"], so["id"]) for o in orders for so in o["supplier_orders"]}

@@ -134,10 +134,16 @@ def grant(role: Role, sub: str, *topics: str, supplier_id: str | None = None) ->
     return Grant(Principal(sub, role, supplier_id), frozenset(topics))
 
 
-async def drain(sub: Subscription, wait: float = 0.05) -> list[Event]:
+async def drain(sub: Subscription) -> list[Event]:
+    """What the subscription holds now, without waiting for more.
+
+    Called after `settle`: the rows committed before it have been dispatched by then (the
+    watcher offers each row to its subscribers within the tick that reads it), so the queue
+    already holds everything they make; no silence needs to be waited for.
+    """
     out: list[Event] = []
     while True:
-        item = await sub.next(wait)
+        item = await sub.next(0)
         if not isinstance(item, Event):
             return out
         out.append(item)
@@ -288,9 +294,17 @@ async def test_an_idle_hub_stops_querying_and_restarts_from_the_newest_row(
     try:
         sub = await hub.subscribe(grant(Role.ADMIN, "root", "admin"))
         hub.unsubscribe(sub)
-        await asyncio.sleep(0.4)
+
+        async def idle() -> bool:
+            return hub.cursor is None  # the watcher's own mark of going idle
+
+        await eventually(idle, 5, "the hub to go idle")
         queries = hub.queries
-        await asyncio.sleep(0.3)
+        # Nothing later can mark "no query": an idle hub does nothing at all, so the only
+        # evidence is a stretch of time without queries. 15 poll intervals: a hub still
+        # polling would have queried about 15 times (it cannot fail spuriously: idle, a tick
+        # returns before counting a query).
+        await asyncio.sleep(15 * hub.poll_interval)
         assert hub.queries == queries  # nobody listens: no queries
         missed = await add_log(bare, "A1", "while_idle")
         again = await hub.subscribe(grant(Role.ADMIN, "root", "admin"))
@@ -497,13 +511,12 @@ async def scan(web: Web, tracking_no: str, status: str = "in_transit") -> None:
     assert r.status_code == 202, r.text
 
 
-async def log_ids(web: Web, order_no: str, after: int = 0) -> list[int]:
+async def log_ids(web: Web, order_no: str, after: int = 0, upto: int | None = None) -> list[int]:
+    where = [OrderLog.order_no == order_no, OrderLog.id > after]
+    if upto is not None:
+        where.append(OrderLog.id <= upto)
     async with web.sessions() as s:
-        rows = await s.scalars(
-            select(OrderLog.id)
-            .where(OrderLog.order_no == order_no, OrderLog.id > after)
-            .order_by(OrderLog.id)
-        )
+        rows = await s.scalars(select(OrderLog.id).where(*where).order_by(OrderLog.id))
         return list(rows.all())
 
 
@@ -519,13 +532,15 @@ async def test_payment_and_carrier_scans_reach_the_order_page_within_5s(
     stream = await open_stream(http, web, customer, f"order:{order_no}")
     try:
         assert stream.status == 200 and stream.retry == "2000"
-        await asyncio.sleep(0.6)
-        assert stream.events == []  # nothing old on a first connection
 
         started = time.monotonic()
         await paid_via_webhook(web, customer, order_no)
         paid = await stream.action(order_no, "payment_applied")
         assert time.monotonic() - started < DELIVERY
+        # Nothing old on a first connection: a stream sends its replay (none here), then the
+        # rows in log order (the watcher reads them by id and a subscriber's queue is FIFO),
+        # so an old row would have come before the payment.
+        assert stream.events[0] is paid, stream.events
         assert paid["event"] == "change" and int(paid["id"]) > 0
         assert set(paid["data"]) == {"order_no", "supplier_order_id", "action"}
 
@@ -617,13 +632,20 @@ async def test_a_supplier_follows_only_its_own_paid_supplier_orders(
 
         # Now the order is theirs to follow too, but only their part of it.
         page = await open_stream(http, web, ours, f"order:{shared}")
-        await ship(web, ours, our_so)
+        our_parcel = await ship(web, ours, our_so)
         await inbox.action(shared, "shipped")
         await page.action(shared, "shipped")
-        await ship(web, theirs, their_so)
+        their_parcel = await ship(web, theirs, their_so)
         await other.action(shared, "shipped")
-        # The order's own status rows and the unpaid order stay the customer's.
-        await settle(live.hub)
+        # The order's own status rows and the unpaid order stay the customer's. To know that
+        # nothing else is on its way, each stream is sent one more row it must get: a scan of
+        # its own parcel, logged after every row above. Rows reach a stream in log order, so
+        # once its scan is here, anything it was wrongly told about those rows is here too.
+        await scan(web, their_parcel)
+        await scan(web, our_parcel)
+        for stream in (inbox, page):
+            await stream.action(shared, "tracking_scanned")
+        await other.action(shared, "tracking_scanned")
         for stream, mine in ((inbox, our_so["id"]), (page, our_so["id"]), (other, their_so["id"])):
             assert {e["data"]["supplier_order_id"] for e in stream.events} == {mine}
             assert {e["data"]["order_no"] for e in stream.events} == {shared}
@@ -657,9 +679,17 @@ async def test_a_reconnect_replays_what_was_missed_exactly_once(
         await again.action(order_no, "tracking_scanned")
         assert again.ids[: len(missed)] == missed  # the replay, first and in order
         await scan(web, tracking_no, "delivered")  # and live ones after it
-        await again.action(order_no, "package_delivered")
-        await asyncio.sleep(1.0)
-        assert again.ids == await log_ids(web, order_no, seen)  # each exactly once
+        delivered = int((await again.action(order_no, "package_delivered"))["id"])
+        # One more scan, a row logged after all of the above: rows reach a stream in log
+        # order, so once it is here, a second copy of any of them would be here too.
+        await scan(web, tracking_no)
+        last = await again.wait_for(
+            lambda e: e["data"]["action"] == "tracking_scanned" and int(e["id"]) > delivered,
+            "the scan after the delivery",
+        )
+        marker = int(last["id"])
+        got = [i for i in again.ids if i <= marker]
+        assert got == await log_ids(web, order_no, seen, marker)  # each exactly once
         assert again.ids == sorted(set(again.ids))
     finally:
         await again.close()
@@ -669,8 +699,8 @@ async def test_a_reconnect_replays_what_was_missed_exactly_once(
         http, web, customer, f"order:{order_no}", params={"last_event_id": str(seen)}
     )
     try:
-        await page.action(order_no, "package_delivered")
-        assert page.ids == again.ids
+        await page.wait_for(lambda e: int(e["id"]) == marker, "the replay up to the last scan")
+        assert [i for i in page.ids if i <= marker] == got
     finally:
         await page.close()
 
@@ -740,8 +770,11 @@ async def test_heartbeat_keeps_an_idle_stream_open(live: Live, http: httpx.Async
     hub.heartbeat = 0.3
     try:
         stream = await open_stream(http, web, customer, f"customer:{customer.sub}")
-        await asyncio.sleep(1.0)
-        assert stream.comments.count(": keepalive") >= 2
+
+        async def beating() -> bool:
+            return stream.comments.count(": keepalive") >= 2
+
+        await eventually(beating, 1.0, "two heartbeats within 1 s")  # at 0.3 s and 0.6 s
         await stream.close()
     finally:
         hub.heartbeat = 15.0

@@ -13,6 +13,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.api.enums.v1 import PendingActivityState
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
@@ -219,8 +220,14 @@ async def test_a_hanging_endpoint_holds_up_only_its_own_supplier_order(
         await fast.signal(other)
         # Real time, not skipped: the other supplier order is delivered while s1 hangs.
         await eventually(lambda: _in_state(sessions, other["id"], DELIVERED), what="s2 delivered")
-        await asyncio.sleep(0.2)
+        # No wait needed: the slow endpoint has not answered (`release` is not set), and the
+        # event's state changes only once its attempt ends (deliver_webhook writes after the
+        # POST returns; give_up_webhook after the activity fails). The attempt is in flight:
+        # started, not failed and waiting for a retry.
         assert await _in_state(sessions, stuck["id"], PENDING)
+        [attempt] = (await slow.handle().describe()).raw_description.pending_activities
+        assert attempt.state == PendingActivityState.PENDING_ACTIVITY_STATE_STARTED
+        assert attempt.attempt == 1 and calls.count(str(stuck["id"])) == 1
         release.set()
         await eventually(lambda: _in_state(sessions, stuck["id"], DELIVERED), what="s1 delivered")
         for rig in (slow, fast):
