@@ -1,12 +1,13 @@
 """Read-side queries of the HTTP API over the read model (DESIGN.md §5).
 
 Pure reads: lists, supplier inboxes and order records come from here and never
-from Temporal. Related rows are loaded in one query per table for a whole page,
-so a page of N orders costs a constant number of round trips.
+from Temporal. An order record's details come from db/details.py (re-exported here):
+a few statements for a whole page, so a page of N orders costs a constant number of
+round trips.
 """
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -15,6 +16,11 @@ from sqlalchemy import ColumnElement, Row, Select, Subquery, func, or_, select, 
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
+from db.details import OrderDetail as OrderDetail
+from db.details import SupplierOrderDetail as SupplierOrderDetail
+from db.details import natural_key
+from db.details import order_details as order_details
+from db.details import supplier_order_details as supplier_order_details
 from db.mappers import catalog_product, customer_account
 from db.tables import (
     AfterSale,
@@ -25,23 +31,13 @@ from db.tables import (
     OrderItem,
     OrderLog,
     Package,
-    PackageItem,
     Payment,
     Product,
-    Refund,
     Review,
-    SubOrder,
     SupplierOrder,
 )
 from domain.models import CatalogProduct, CustomerAccount
 from domain.states import SupplierOrderStatus
-
-
-def natural_key(identifier: str) -> tuple[str, int]:
-    """`<order>-<supplier>-10` sorts after `...-9`: ids end in a sequence number."""
-    head, _, tail = identifier.rpartition("-")
-    return (head, int(tail)) if tail.isdigit() else (identifier, -1)
-
 
 # --- catalog and accounts -----------------------------------------------------------------
 
@@ -78,26 +74,6 @@ async def account(s: AsyncSession, customer_id: str) -> CustomerAccount | None:
 # --- orders -----------------------------------------------------------------------------------
 
 
-@dataclass
-class SupplierOrderDetail:
-    """One supplier order with everything its record shows."""
-
-    row: SupplierOrder
-    sub_orders: list[SubOrder] = field(default_factory=list)
-    items: list[OrderItem] = field(default_factory=list)
-    packages: list[Package] = field(default_factory=list)
-    package_items: dict[int, list[PackageItem]] = field(default_factory=dict)
-    after_sales: list[AfterSale] = field(default_factory=list)
-
-
-@dataclass
-class OrderDetail:
-    order: Order
-    supplier_orders: list[SupplierOrderDetail]
-    payments: list[Payment] = field(default_factory=list)
-    refunds: list[Refund] = field(default_factory=list)
-
-
 async def get_order(s: AsyncSession, order_no: str) -> Order | None:
     return await s.get(Order, order_no)
 
@@ -129,65 +105,6 @@ async def list_orders(
         )
     ).all()
     return list(rows), int(total or 0)
-
-
-async def supplier_order_details(
-    s: AsyncSession, rows: Sequence[SupplierOrder]
-) -> list[SupplierOrderDetail]:
-    details = [SupplierOrderDetail(row=r) for r in rows]
-    by_id = {d.row.id: d for d in details}
-    if not by_id:
-        return details
-    ids = list(by_id)
-    for sub in (await s.scalars(select(SubOrder).where(SubOrder.supplier_order_id.in_(ids)))).all():
-        by_id[sub.supplier_order_id].sub_orders.append(sub)
-    for item in (
-        await s.scalars(select(OrderItem).where(OrderItem.supplier_order_id.in_(ids)))
-    ).all():
-        by_id[item.supplier_order_id].items.append(item)
-    packages = (await s.scalars(select(Package).where(Package.supplier_order_id.in_(ids)))).all()
-    for pkg in packages:
-        by_id[pkg.supplier_order_id].packages.append(pkg)
-    if packages:
-        owner = {p.id: by_id[p.supplier_order_id] for p in packages}
-        links = (
-            await s.scalars(select(PackageItem).where(PackageItem.package_id.in_(list(owner))))
-        ).all()
-        for link in links:
-            owner[link.package_id].package_items.setdefault(link.package_id, []).append(link)
-    for a in (await s.scalars(select(AfterSale).where(AfterSale.supplier_order_id.in_(ids)))).all():
-        by_id[a.supplier_order_id].after_sales.append(a)
-    for d in details:
-        d.sub_orders.sort(key=lambda x: natural_key(x.id))
-        d.items.sort(key=lambda x: natural_key(x.id))
-        d.packages.sort(key=lambda x: x.id)
-        for links in d.package_items.values():
-            links.sort(key=lambda x: natural_key(x.item_id))
-        d.after_sales.sort(key=lambda x: (x.created_at, natural_key(x.id)))
-    return details
-
-
-async def order_details(s: AsyncSession, orders: Sequence[Order]) -> list[OrderDetail]:
-    if not orders:
-        return []
-    nos = [o.order_no for o in orders]
-    rows = (await s.scalars(select(SupplierOrder).where(SupplierOrder.order_no.in_(nos)))).all()
-    details = await supplier_order_details(s, sorted(rows, key=lambda r: r.id))
-    grouped: dict[str, list[SupplierOrderDetail]] = {no: [] for no in nos}
-    for d in details:
-        grouped[d.row.order_no].append(d)
-    out = {o.order_no: OrderDetail(order=o, supplier_orders=grouped[o.order_no]) for o in orders}
-    payments = await s.scalars(
-        select(Payment).where(Payment.order_no.in_(nos)).order_by(Payment.at, Payment.event_id)
-    )
-    for p in payments.all():
-        out[p.order_no].payments.append(p)
-    refunds = await s.scalars(
-        select(Refund).where(Refund.order_no.in_(nos)).order_by(Refund.created_at, Refund.id)
-    )
-    for r in refunds.all():
-        out[r.order_no].refunds.append(r)
-    return list(out.values())
 
 
 async def order_by_pay_token(s: AsyncSession, token_hash: str) -> Order | None:
