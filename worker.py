@@ -29,6 +29,7 @@ from db.session import make_engine, make_session_factory
 from settings import Settings, get_settings
 from shutdown import exit_now
 from starter import event_loop
+from starter.gc_pauses import freeze_startup_objects
 from starter.logs import configure_logging
 from starter.payload_codec import data_converter
 from starter.sandbox import FastSandboxedWorkflowRunner, context_free
@@ -199,6 +200,7 @@ async def main(provider: PaymentProvider | None = None) -> None:
         workflow_pollers=settings.worker_workflow_pollers,
         autoscale_pollers=settings.worker_autoscale_pollers,
     )
+    freeze_startup_objects()  # full collections skip the imports and the worker (gc_pauses)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -24,6 +24,7 @@ from bench.lifecycle import WorkerSettings, empty_worker, lifecycle_worker
 from db.session import make_engine, make_session_factory
 from shutdown import exit_now
 from starter import event_loop
+from starter.gc_pauses import freeze_startup_objects
 
 
 async def main(argv: Sequence[str] | None = None) -> int:
@@ -46,6 +47,7 @@ async def main(argv: Sequence[str] | None = None) -> int:
         worker, _ = lifecycle_worker(client, args.task_queue, make_session_factory(engine), ws)
     else:
         worker = empty_worker(client, args.task_queue, ws)
+    freeze_startup_objects()  # as python -m worker does
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

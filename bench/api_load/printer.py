@@ -11,6 +11,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from bench.api_load.gc import describe
 from bench.api_load.phases import TARGET_STEPS, LoadPhase
 from bench.api_load.report import Report
 from bench.lifecycle.repo import code_version
@@ -121,6 +122,8 @@ def print_report(report: Report, args: argparse.Namespace) -> dict[str, Any]:
     console.print(targets)
     if report.errors:
         console.print("errors: " + "; ".join(report.errors))
+    if report.api_gc:
+        console.print(f"API garbage collection from (a) to the end: {describe(report.api_gc)}")
     console.print(f"where the run's time went (s): {report.timings}")
     result = report.to_json(args)
     print(json.dumps(result), flush=True)

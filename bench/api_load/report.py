@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from bench.api_load.gc import Pauses
 from bench.api_load.phases import TARGET_STEPS, LoadPhase
 from bench.lifecycle.repo import code_version
 from bench.lifecycle.run import Run
@@ -28,6 +29,7 @@ class Report(Laps):
     overload: LoadPhase | None = None
     api_env: dict[str, str] = field(default_factory=dict)
     exits: dict[str, int] = field(default_factory=dict)
+    api_gc: dict[str, Pauses] = field(default_factory=dict)  # per API process, whole run
     elapsed_s: float = 0.0
 
     @property
@@ -130,6 +132,7 @@ class Report(Laps):
             "targets": [{"target": t, "measured": m, "met": ok} for t, m, ok in self.targets()],
             "errors": self.errors,
             "exits": self.exits,
+            "api_gc": self.api_gc,
             "elapsed_s": round(self.elapsed_s, 1),
             "timings_s": self.timings,
         }

@@ -11,10 +11,12 @@ import tempfile
 import time
 from pathlib import Path
 
+import httpx
 from sqlalchemy import text
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
+from bench.api_load.gc import Pauses, gc_pauses, since
 from bench.api_load.phases import closed_phase, empty_rate, overload_phase
 from bench.api_load.report import Report
 from bench.lifecycle.shop import connect_shop
@@ -82,11 +84,13 @@ async def _run_on(
         env = service_env(server.address, url, task_queue, port) | api_extra
         apis.append(Service(f"api-{k}", "api", env, tmp, port=port))
     tally = Tally()
+    gc_before: dict[str, Pauses] = {}
     try:
         async with ReadModelWatch(shop.reads) as watch:
             stack = Stack(server, client, shop, task_queue, workers, apis, tally, watch, pg_pids)
             await start_ready([*workers, *apis], client, task_queue)
             report.lap("start")
+            gc_before = {api.name: await gc_pauses(api) for api in apis}  # startup's own
             # (a) first, on the idle server (the service's processes are up, idle).
             if args.empty > 0:
                 print(f"(a) {args.empty} empty workflows, {args.empty_concurrency} in flight")
@@ -134,6 +138,14 @@ async def _run_on(
                 )
                 report.lap("(c) overload")
     finally:
+        for api in apis:
+            if api.proc is not None and api.name in gc_before:
+                try:
+                    after = await gc_pauses(api)
+                except (httpx.HTTPError, ValueError) as e:  # said, and the run goes on
+                    print(f"{api.name}: no GC pauses from /metrics ({e!r})")
+                    continue
+                report.api_gc[api.name] = since(gc_before[api.name], after)
         for svc in [*workers, *apis]:
             if svc.proc is not None:
                 try:

@@ -37,6 +37,7 @@ from starter.api.routers import (
     webhooks,
 )
 from starter.api.temporal import ClientFactory, TemporalGateway
+from starter.gc_pauses import freeze_startup_objects
 from starter.logs import configure_logging
 from starter.web.live import stop_hub
 
@@ -129,5 +130,6 @@ def serve(settings: Settings | None = None) -> None:
         access_log=False,  # RequestContext writes the access lines, with the request id
         timeout_graceful_shutdown=math.ceil(settings.api_shutdown_timeout.total_seconds()),
     )
+    freeze_startup_objects()  # full collections skip the imports and the app (gc_pauses)
     DrainingServer(config, app.state.drain, settings.api_drain_delay.total_seconds()).run()
     telemetry.shutdown_tracing()

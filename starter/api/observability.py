@@ -30,6 +30,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from settings import Settings
 from starter import telemetry
 from starter.api.metrics import ReadModelCollector
+from starter.gc_pauses import GcPauses
 
 # No `*_created` series next to every counter: Prometheus does not need them.
 prometheus_client.disable_created_metrics()
@@ -60,6 +61,7 @@ class Observability:
         )
         self.business = ReadModelCollector(settings.metrics_cache_seconds)
         self.registry.register(self.business)
+        self.registry.register(GcPauses())  # the process's, shared by its apps
 
 
 def route_template(scope: Scope) -> str:

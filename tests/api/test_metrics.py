@@ -64,9 +64,13 @@ def parse(text: str) -> Samples:
     }
 
 
+PER_PROCESS = ("http_", "python_gc_")
+
+
 def business(samples: Samples) -> Samples:
-    """The read-model series only (HTTP metrics differ per process by design)."""
-    return {k: v for k, v in samples.items() if not k[0].startswith("http_")}
+    """The read-model series only (HTTP and garbage-collector metrics differ per process by
+    design)."""
+    return {k: v for k, v in samples.items() if not k[0].startswith(PER_PROCESS)}
 
 
 def value(samples: Samples, name: str, **labels: str) -> float:

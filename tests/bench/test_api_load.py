@@ -58,3 +58,8 @@ async def test_api_load_bench_runs_its_three_phases(
         "no request timed out at (c)",
     }
     assert result["errors"] == [] and set(result["exits"].values()) == {0}
+    # The API's garbage-collector pauses over the run, from its /metrics, per generation.
+    [gc] = result["api_gc"].values()
+    assert set(gc) == {"0", "1", "2"} and gc["0"]["count"] > 0
+    assert all(g["count"] >= 0 and g["total_ms"] >= 0 for g in gc.values())
+    assert "API garbage collection from (a) to the end: api-1: gen0" in out
