@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from db import inline_sqlite
 from db.session import create_all, make_engine, make_session_factory, write_session
 from db.tables import Customer
+from tests.api.helpers import eventually
 
 
 @pytest.fixture
@@ -69,16 +70,34 @@ async def test_a_writer_waits_for_another_process_without_blocking_the_loop(
     other.execute("INSERT INTO customers (id, name, coins) VALUES ('other', 'other', 0)")
     waits_before = inline_sqlite.busy_waits
     writer = asyncio.create_task(_add(sessions, "mine"))
-    # The loop keeps running other work while the writer waits: had SQLite's busy handler
-    # slept on this thread, these sleeps would only resume after the writer had finished.
-    for _ in range(10):
-        await asyncio.sleep(0.01)
+    # The loop keeps running other work while the writer waits, shown without a clock: this
+    # coroutine sees the writer's count of waits for the lock (busy_waits) go up between two
+    # of its own steps while the writer is not done. So the writer was waiting both before
+    # and after one of this coroutine's steps: the loop ran it in the middle of the wait. (It
+    # cannot be done: `other` holds the lock until it commits below.) Had the writer waited
+    # by sleeping on this thread, all its waits would fall between two steps of this
+    # coroutine, which would see the count change at most once, when the wait was over.
+    seen: set[int] = set()
+
+    async def waiting() -> bool:
+        if writer.done():
+            return True  # (fails below)
+        if inline_sqlite.busy_waits > waits_before:
+            seen.add(inline_sqlite.busy_waits)
+        return len(seen) >= 2
+
+    await eventually(waiting, 10, "the writer to wait for the lock while this coroutine runs")
     assert not writer.done()
     assert inline_sqlite.busy_waits > waits_before
     other.execute("COMMIT")
     other.close()
     await asyncio.wait_for(writer, 10)
     assert await _ids(sessions) == ["mine", "other"]
+    # Nor does a single attempt wait: SQLite's busy handler would sleep inside the
+    # statement, on this thread, between the waits counted above (db/session.py turns it
+    # off on every connection).
+    async with engine.connect() as conn:
+        assert (await conn.execute(text("PRAGMA busy_timeout"))).scalar() == 0
 
 
 async def test_a_lock_held_past_the_deadline_fails_the_writer_and_changes_nothing(

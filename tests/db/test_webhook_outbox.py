@@ -208,6 +208,9 @@ async def test_two_dispatchers_make_every_event_once_and_signal_it_in_order(db_u
         plans = [await paid_order(one, f"81000000{i}") for i in range(4)]
         for plan in plans:
             await remind(one, plan, "s1")
+        async with one() as s:
+            newest = await s.scalar(select(func.max(OrderLog.id)))
+        assert newest is not None
         settings = settings_for(db_url)
         async with running(
             Dispatcher(one, settings, temporal.client()),
@@ -217,8 +220,21 @@ async def test_two_dispatchers_make_every_event_once_and_signal_it_in_order(db_u
             async def all_signalled() -> bool:
                 return len({s.delivery.event_id for s in temporal.signals}) == 12
 
+            async def past_every_row() -> bool:
+                async with one() as s:
+                    cursor = await s.scalar(
+                        select(WebhookCursor.last_id).where(WebhookCursor.name == CURSOR)
+                    )
+                return cursor is not None and cursor >= newest
+
             await eventually(all_signalled, what="12 events signalled")
-            await asyncio.sleep(0.3)
+            # Nothing more is on its way, by construction rather than after a pause: the
+            # persisted cursor moves past rows only once their events were inserted and
+            # signalled (Dispatcher.derive), so with it past the newest row every event
+            # these rows make exists and was handed over; leaving `running` stops both
+            # dispatchers and waits for the round each has in progress, so no insert or
+            # signal comes after it.
+            await eventually(past_every_row, what=f"the cursor past order_log row {newest}")
         made = await events(one)
         assert len(made) == 12 and {e.state for e in made} == {PENDING}
         assert {e.id for e in made} == {s.delivery.event_id for s in temporal.signals}

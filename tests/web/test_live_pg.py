@@ -67,6 +67,26 @@ async def listening(hub: LiveHub) -> None:
     await eventually(up, 10, "the hub to LISTEN")
 
 
+async def caught_up(hub: LiveHub) -> None:
+    """Wait until the watcher's catch-up tick after LISTEN is over.
+
+    The watcher sets up LISTEN before it ticks, in each turn of its loop (starter/web/live/
+    hub.py, `_watch`). Once LISTEN is up it wakes itself and starts the catch-up tick next,
+    counting its query (`queries`) without yielding to the loop in between; if the first
+    subscriber's cursor was not set yet, it ticks as soon as `subscribe` (which the caller
+    has awaited) sets it. So with LISTEN up, at least one tick done and none under way
+    (`ticks` counts a tick once its query has returned), the catch-up is over, even if
+    LISTEN came up only on a retry, after polling ticks. Nothing else wakes the watcher but
+    a notification or the fallback poll (a minute away): the queries counted from here on
+    are the test's own.
+    """
+
+    async def done() -> bool:
+        return hub.listening and hub.ticks >= 1 and hub.ticks == hub.queries
+
+    await eventually(done, 10, "the catch-up tick after LISTEN")
+
+
 async def test_notify_wakes_the_hub_long_before_its_fallback_poll(
     pg_sessions: tuple[str, async_sessionmaker[AsyncSession]],
 ) -> None:
@@ -75,7 +95,7 @@ async def test_notify_wakes_the_hub_long_before_its_fallback_poll(
     try:
         sub = await hub.subscribe(admin())
         await listening(hub)
-        await asyncio.sleep(0.2)  # the catch-up tick after LISTEN is done
+        await caught_up(hub)
         queries = hub.queries
         for action in ("first", "second", "third"):
             started = time.monotonic()

@@ -6,11 +6,11 @@ model (after_sales, refunds, order_items, notifications, order_log), that money 
 conserved per supplier order, and ends with the invariants.
 """
 
-import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 import pytest
@@ -76,12 +76,13 @@ async def snap(handle: SO) -> SupplierOrderSnapshot:
     return await handle.query(SupplierOrderWorkflow.snapshot)
 
 
-async def refused(coro: Any, code: str) -> ApplicationError:
+async def refused(coro: Any, *codes: str) -> ApplicationError:
+    """The update's refusal, whose type must be one of `codes`."""
     with pytest.raises(WorkflowUpdateFailedError) as err:
         await coro
     cause = err.value.cause
     assert isinstance(cause, ApplicationError), cause
-    assert cause.type == code, f"{cause.type}: {cause.message}"
+    assert cause.type in codes, f"{cause.type}: {cause.message}"
     return cause
 
 
@@ -141,6 +142,50 @@ async def settle(child: SO) -> None:
         return not (await child.describe()).raw_description.pending_children
 
     await eventually(probe, what="after-sales children recorded as closed")
+
+
+_CLOSED = {
+    f"workflow_execution_{end}_event_attributes"
+    for end in ("completed", "failed", "timed_out", "terminated", "canceled")
+}
+_TIMER_ENDS = {"timer_fired_event_attributes", "timer_canceled_event_attributes"}
+_ACTIVITY_ENDS = {
+    f"activity_task_{end}_event_attributes"
+    for end in ("completed", "failed", "timed_out", "canceled")
+}
+
+
+async def at_rest(handle: WorkflowHandle[Any, Any]) -> bool:
+    """Closed, or running with nothing of its own outstanding: no workflow task, timer or
+    activity that has not ended. Such a run moves again only when something from outside
+    reaches it (a message, a child's end); it cannot close itself before that.
+
+    Read from the history alone, in one pass: a history only grows, so what is outstanding
+    in the events read is the state of one moment (a describe() next to a history read
+    could miss a timer that fired in between and the task it scheduled).
+    """
+    task = False
+    timers: set[str] = set()
+    activities: set[int] = set()
+    async for event in handle.fetch_history_events():
+        kind = event.WhichOneof("attributes")
+        if kind in _CLOSED:
+            return True
+        if kind == "workflow_execution_continued_as_new_event_attributes":
+            return False  # read again: the new run's history
+        if kind == "workflow_task_scheduled_event_attributes":
+            task = True
+        elif kind == "workflow_task_completed_event_attributes":
+            task = False  # (a failed or timed-out task is retried: still outstanding)
+        elif kind == "timer_started_event_attributes":
+            timers.add(event.timer_started_event_attributes.timer_id)
+        elif kind in _TIMER_ENDS:
+            timers.discard(getattr(event, kind).timer_id)
+        elif kind == "activity_task_scheduled_event_attributes":
+            activities.add(event.event_id)
+        elif kind in _ACTIVITY_ENDS:
+            activities.discard(getattr(event, kind).scheduled_event_id)
+    return not task and not timers and not activities
 
 
 async def refunded(handle: AS) -> AfterSaleSnapshot:
@@ -579,14 +624,29 @@ async def test_a_request_open_past_the_window_holds_the_order_until_it_ends(
     _, handle = await open_request(shop, child, request(line.item_id, 1, RETURN_REFUND))
     await handle.execute_update(AfterSaleWorkflow.decide, AfterSaleDecision(approve=True))
 
-    left = done.deadlines.after_sales_until - datetime.now(UTC)
-    await asyncio.sleep(max(left.total_seconds(), 0) + 0.5)
+    # Past the window, as the supplier order sees it: a second request for the item is
+    # refused as a conflict with the open one until the window ends, and from then on
+    # because it closed (the validator reads the workflow's own clock).
+    window_ends = done.deadlines.after_sales_until
+    ask_again = partial(
+        child.execute_update, SupplierOrderWorkflow.request_after_sale, request(line.item_id, 1)
+    )
+
+    async def window_closed() -> bool:
+        if datetime.now(UTC) <= window_ends:
+            return False  # not yet on the wall clock: nothing to ask
+        return (await refused(ask_again(), "invalid_state", "conflict")).type == "invalid_state"
+
+    await eventually(window_closed, what="the supplier order to see its window closed")
+    # Neither workflow closes at the window's end: once each has nothing of its own under
+    # way (`at_rest`), only a message or a child's end can move it, so it is still running
+    # for as long as the request is open. (One that closed at the window would be closed by
+    # now, or still have the timer or workflow task that closes it outstanding.)
+    for wf in (child, handle_order):
+        await eventually(partial(at_rest, wf), what=f"{wf.id} at rest")
     assert (await child.describe()).status is WorkflowExecutionStatus.RUNNING
     assert (await handle_order.describe()).status is WorkflowExecutionStatus.RUNNING
-    await refused(
-        child.execute_update(SupplierOrderWorkflow.request_after_sale, request(line.item_id, 1)),
-        "invalid_state",
-    )
+    await refused(ask_again(), "invalid_state")
 
     await handle.execute_update(
         AfterSaleWorkflow.return_shipment, ReturnShipment(carrier="yto", tracking_no="R-late")
