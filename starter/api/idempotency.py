@@ -27,7 +27,7 @@ from pydantic import BaseModel
 from sqlalchemy import delete, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from db.session import insert_if_absent, write_one, write_session
+from db.session import insert_if_absent, write_one
 from db.tables import IdempotencyKey
 from domain.errors import DomainError
 from starter.api.errors import ApiError
@@ -81,18 +81,16 @@ async def _finish(
     )
 
 
-async def _release(sessions: async_sessionmaker[AsyncSession], key: str, retry: bool) -> None:
-    async with write_session(sessions) as s:
-        if retry:
-            row = await s.get(IdempotencyKey, key)
-            if row is not None and row.status_code is None:
-                row.result = {**(row.result or {}), "state": "retry"}
-            return
-        await s.execute(
-            delete(IdempotencyKey).where(
-                IdempotencyKey.key == key, IdempotencyKey.status_code.is_(None)
-            )
-        )
+async def _release(
+    sessions: async_sessionmaker[AsyncSession], key: str, seed: Any, retry: bool
+) -> None:
+    """Keep an unanswered key for a retry with the same seed, or drop it."""
+    unanswered = (IdempotencyKey.key == key, IdempotencyKey.status_code.is_(None))
+    if retry:
+        keep = {"state": "retry", "seed": seed}
+        await write_one(sessions, update(IdempotencyKey).where(*unanswered).values(result=keep))
+    else:
+        await write_one(sessions, delete(IdempotencyKey).where(*unanswered))
 
 
 def _replay(row: IdempotencyKey) -> JSONResponse:
@@ -151,7 +149,8 @@ async def run_idempotent(
         status, model = await work(chosen)
     except BaseException as err:
         if owner:
-            await asyncio.shield(_release(sessions, full_key, retry=not _definitive(err)))
+            retry = not _definitive(err)
+            await asyncio.shield(_release(sessions, full_key, chosen, retry))
         raise
     body = model.model_dump(mode="json")
     await _finish(sessions, full_key, chosen, status, body)

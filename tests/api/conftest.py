@@ -22,6 +22,7 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from db.session import create_all, make_engine, make_session_factory
@@ -168,3 +169,19 @@ def api(stack: Stack) -> Api:
 @pytest.fixture
 def fast_api(stack: Stack) -> Api:
     return stack.fast_api
+
+
+async def unreachable(_: Settings) -> Client:
+    raise ConnectionRefusedError("connection refused (simulated Temporal outage)")
+
+
+@pytest.fixture(scope="module")
+async def no_temporal(stack: Stack) -> AsyncIterator[Api]:
+    """The real database, a Temporal that never answers."""
+    settings = stack.api.settings
+    running = await serve(create_app(settings, client_factory=unreachable), healthy=False)
+    try:
+        async with httpx.AsyncClient(base_url=running.url, timeout=30) as http:
+            yield Api(http, settings, stack.sessions)
+    finally:
+        await stop(running)

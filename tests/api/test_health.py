@@ -1,32 +1,11 @@
 """Outages: Temporal or the database unreachable → 503 with a code, never a stack trace."""
 
-from collections.abc import AsyncIterator
-
 import httpx
-import pytest
-from temporalio.client import Client
 
 from db.tables import Order
-from settings import Settings
 from starter.api.app import create_app
 from tests.api.conftest import Stack, serve, stop
 from tests.api.helpers import Api
-
-
-async def unreachable(_: Settings) -> Client:
-    raise ConnectionRefusedError("connection refused (simulated Temporal outage)")
-
-
-@pytest.fixture(scope="module")
-async def no_temporal(stack: Stack) -> AsyncIterator[Api]:
-    """The real database, a Temporal that never answers."""
-    settings = stack.api.settings
-    running = await serve(create_app(settings, client_factory=unreachable), healthy=False)
-    try:
-        async with httpx.AsyncClient(base_url=running.url, timeout=30) as http:
-            yield Api(http, settings, stack.sessions)
-    finally:
-        await stop(running)
 
 
 async def test_healthz_ok_when_everything_answers(api: Api) -> None:

@@ -109,3 +109,28 @@ async def test_pay_and_ship_with_keys_apply_once(api: Api) -> None:
     # the same key on another route is another request
     remind = await api.call("POST", f"/supplier-orders/{so['id']}/remind", customer, None, ship_key)
     assert remind.status_code == 409  # already shipped: not waiting for shipment any more
+
+
+async def test_an_unknown_outcome_keeps_the_key_and_its_order_number_for_the_retry(
+    api: Api, no_temporal: Api
+) -> None:
+    # Temporal did not answer: the order may or may not exist, so the key stays reserved with
+    # the order number it chose, and the retry (here through a healthy API process) lands on
+    # that same workflow id instead of placing a second order.
+    supplier = api.supplier()
+    sku = await api.product(supplier, on_hand=5)
+    customer = await api.customer()
+    key = uid("k-")
+    down = await no_temporal.submit(customer, [(sku, 1)], key=key)
+    assert down.status_code == 503, down.text
+    kept = await api.scalar(select(IdempotencyKey).where(IdempotencyKey.key.like(f"%:{key}")))
+    assert kept is not None and kept.status_code is None
+    assert kept.result is not None and kept.result["state"] == "retry"
+    order_no = kept.result["seed"]["order_no"]
+
+    again = await api.submit(customer, [(sku, 1)], key=key)
+    assert again.status_code == 201, again.text
+    assert again.json()["order_no"] == order_no
+    assert await api.count(Order, Order.customer_id == customer.sub) == 1
+    done = await api.scalar(select(IdempotencyKey).where(IdempotencyKey.key.like(f"%:{key}")))
+    assert done is not None and done.status_code == 201 and done.result["state"] == "done"
