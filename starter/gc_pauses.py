@@ -19,7 +19,6 @@ an import or the app's construction makes, as it lives until exit anyway.
 from __future__ import annotations
 
 import gc
-import threading
 import time
 from collections.abc import Iterable
 from typing import Any
@@ -38,10 +37,15 @@ def freeze_startup_objects() -> int:
 
 
 class _Recorder:
-    """Per generation, a cumulative histogram of collection times (one per process)."""
+    """Per generation, a cumulative histogram of collection times (one per process).
+
+    No lock: CPython runs one collection at a time, callbacks included (a collection that
+    would start meanwhile is skipped), so only one callback ever writes. A lock would also
+    deadlock: the scrape that holds it allocates, which can start a collection whose
+    callback then waits for the lock on the same thread.
+    """
 
     def __init__(self) -> None:
-        self.lock = threading.Lock()  # collections run in whichever thread allocates
         self.counts = {g: [0] * (len(BUCKETS) + 1) for g in range(3)}
         self.sums = dict.fromkeys(range(3), 0.0)
         self.started: float | None = None
@@ -55,9 +59,12 @@ class _Recorder:
         took, self.started = time.perf_counter() - self.started, None
         generation = int(info.get("generation", 2))
         slot = next((i for i, b in enumerate(BUCKETS) if took <= b), len(BUCKETS))
-        with self.lock:
-            self.counts[generation][slot] += 1
-            self.sums[generation] += took
+        self.counts[generation][slot] += 1
+        self.sums[generation] += took
+
+    def snapshot(self) -> tuple[dict[int, list[int]], dict[int, float]]:
+        """Copies to read from (each copy is one C call, which no collection interrupts)."""
+        return {g: list(c) for g, c in self.counts.items()}, dict(self.sums)
 
 
 _recorder: _Recorder | None = None
@@ -84,11 +91,11 @@ class GcPauses(Collector):
             "Time the garbage collector stopped this process, per collection, by generation",
             labels=["generation"],
         )
-        with self.recorder.lock:
-            for generation, counts in self.recorder.counts.items():
-                cumulative, buckets = 0, []
-                for bound, n in zip([*map(str, BUCKETS), "+Inf"], counts, strict=True):
-                    cumulative += n
-                    buckets.append((bound, cumulative))
-                family.add_metric([str(generation)], buckets, self.recorder.sums[generation])
+        counts, sums = self.recorder.snapshot()
+        for generation, per_bucket in counts.items():
+            cumulative, buckets = 0, []
+            for bound, n in zip([*map(str, BUCKETS), "+Inf"], per_bucket, strict=True):
+                cumulative += n
+                buckets.append((bound, cumulative))
+            family.add_metric([str(generation)], buckets, sums[generation])
         yield family

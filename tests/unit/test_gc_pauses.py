@@ -1,6 +1,7 @@
 """starter.gc_pauses: startup objects frozen out of full collections; pauses exported."""
 
 import gc
+import threading
 from collections.abc import Iterator
 
 import pytest
@@ -59,3 +60,23 @@ def test_each_collection_is_timed_by_generation() -> None:
     another = CollectorRegistry()
     another.register(GcPauses())  # a second app in the process: the same figures, one hook
     assert _pauses(another)[("_count", "2", "")] == after[("_count", "2", "")]
+
+
+def test_a_collection_during_a_scrape_does_not_hang_it() -> None:
+    # Every allocation starts a collection while the scrape runs: its callback must not wait
+    # for anything the scrape holds (a lock did: the API hung on /metrics).
+    def scrape() -> None:
+        registry = CollectorRegistry()
+        registry.register(GcPauses())
+        before = gc.get_threshold()
+        gc.set_threshold(1, 1, 1)
+        try:
+            for _ in range(20):
+                generate_latest(registry)
+        finally:
+            gc.set_threshold(*before)
+        done.set()
+
+    done = threading.Event()
+    threading.Thread(target=scrape, daemon=True).start()
+    assert done.wait(30), "the scrape hung on a collection that ran inside it"
