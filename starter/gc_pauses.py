@@ -12,19 +12,16 @@ collections skip (CPython's gc.freeze): a full collection then walks only what w
 Objects made later are collected as usual; a frozen object is never freed, which suits what
 an import or the app's construction makes, as it lives until exit anyway.
 
-`GcPauses` exports the time each collection took as `python_gc_pause_seconds{generation}`
-(prometheus_client's default collectors count collections, not their duration).
+`recorder()` times every collection, by generation, for the API's
+`python_gc_pause_seconds` (starter/api/gc_metrics.py). Only the standard library here: the
+worker imports this module, and the workflow sandbox validates the worker's modules.
 """
 
 from __future__ import annotations
 
 import gc
 import time
-from collections.abc import Iterable
 from typing import Any
-
-from prometheus_client.core import HistogramMetricFamily
-from prometheus_client.registry import Collector
 
 BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
 
@@ -70,32 +67,10 @@ class _Recorder:
 _recorder: _Recorder | None = None
 
 
-def _installed() -> _Recorder:
+def recorder() -> _Recorder:
+    """The process's recorder, installed in gc.callbacks the first time it is asked for."""
     global _recorder
     if _recorder is None:
         _recorder = _Recorder()
         gc.callbacks.append(_recorder)
     return _recorder
-
-
-class GcPauses(Collector):
-    """`python_gc_pause_seconds{generation}` for the whole process (any registry may hold it;
-    the hook is installed once)."""
-
-    def __init__(self) -> None:
-        self.recorder = _installed()
-
-    def collect(self) -> Iterable[HistogramMetricFamily]:
-        family = HistogramMetricFamily(
-            "python_gc_pause_seconds",
-            "Time the garbage collector stopped this process, per collection, by generation",
-            labels=["generation"],
-        )
-        counts, sums = self.recorder.snapshot()
-        for generation, per_bucket in counts.items():
-            cumulative, buckets = 0, []
-            for bound, n in zip([*map(str, BUCKETS), "+Inf"], per_bucket, strict=True):
-                cumulative += n
-                buckets.append((bound, cumulative))
-            family.add_metric([str(generation)], buckets, sums[generation])
-        yield family

@@ -29,8 +29,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from settings import Settings
 from starter import telemetry
+from starter.api.gc_metrics import GcPauses
 from starter.api.metrics import ReadModelCollector
-from starter.gc_pauses import GcPauses
 
 # No `*_created` series next to every counter: Prometheus does not need them.
 prometheus_client.disable_created_metrics()

@@ -8,7 +8,8 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from starter.gc_pauses import GcPauses, freeze_startup_objects
+from starter.api.gc_metrics import GcPauses
+from starter.gc_pauses import freeze_startup_objects
 
 
 @pytest.fixture
