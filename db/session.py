@@ -8,7 +8,8 @@ lock first and are woken the moment the previous one commits; only writers of *o
 (API and worker share the file) still find it locked, and wait for it with asyncio. SQLite's
 statements run on the event loop's thread (db/inline_sqlite.py), not on aiosqlite's. Readers
 take a plain deferred BEGIN, a WAL snapshot that never waits for writers. On PostgreSQL readers
-run in autocommit and writers in a READ COMMITTED transaction (`make_session_factory`).
+run in autocommit and writers in a READ COMMITTED transaction (`make_session_factory`); a write
+that is one statement (`write_one`, `insert_if_absent`) runs in autocommit, atomic on its own.
 """
 
 import asyncio
@@ -158,7 +159,7 @@ def dialect_insert(dialect: str, table: Any) -> postgresql.Insert | sqlite.Inser
 def _engine_of(sessions: async_sessionmaker[AsyncSession]) -> AsyncEngine:
     bind = sessions.kw.get("bind")
     if not isinstance(bind, AsyncEngine):
-        raise TypeError("write_session needs a session factory bound to an AsyncEngine")
+        raise TypeError("the read model's writers need a session factory bound to an AsyncEngine")
     return bind
 
 
